@@ -1,0 +1,223 @@
+/**
+ * A small ONNX graph builder: nodes, initializers and constants, with the two
+ * graph-level clean-ups the lowering relies on (transpose composition and
+ * dead-node elimination), and encoding to a ModelProto with onnx-proto.
+ */
+import onnxProto from "onnx-proto";
+import { dtypeInfo, type TypedArray } from "./dtype.js";
+
+const { onnx } = onnxProto;
+
+/** Opset 20: the first with a native `Gelu` (tanh approximation included). */
+export const OPSET = 20;
+/** IR version 9 goes with opset 20. */
+export const IR_VERSION = 9;
+
+export type AttrValue = number | number[] | string | { float: number };
+
+export interface OnnxNode {
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Record<string, AttrValue>;
+  /** Where the node came from (a jaxpr equation), for error messages. */
+  origin?: string;
+}
+
+export interface Initializer {
+  name: string;
+  dtype: string; // "int64" is allowed here for shape tensors
+  dims: number[];
+  data: TypedArray | BigInt64Array;
+}
+
+export interface GraphIO {
+  name: string;
+  dtype: string;
+  shape: number[];
+}
+
+/** Raw little-endian bytes of a typed array (no copy). */
+export function bytesOf(a: TypedArray | BigInt64Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function onnxTypeOf(dtype: string): number {
+  return dtype === "int64" ? onnx.TensorProto.DataType.INT64 : dtypeInfo(dtype).onnx;
+}
+
+export class Graph {
+  nodes: OnnxNode[] = [];
+  initializers: Initializer[] = [];
+  inputs: GraphIO[] = [];
+  outputs: GraphIO[] = [];
+  /** Producer of each value name (for peephole folds). */
+  private producer = new Map<string, OnnxNode>();
+  private counter = 0;
+  private constCache = new Map<string, string>();
+
+  fresh(prefix = "v"): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  addNode(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, nOut = 1, origin?: string): string[] {
+    const outputs = Array.from({ length: nOut }, () => this.fresh(op.toLowerCase()));
+    const node: OnnxNode = { op, inputs, outputs, attrs, origin };
+    this.nodes.push(node);
+    for (const o of outputs) this.producer.set(o, node);
+    return outputs;
+  }
+
+  /** Single-output convenience wrapper around `addNode`. */
+  op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    return this.addNode(op, inputs, attrs, 1)[0]!;
+  }
+
+  producerOf(name: string): OnnxNode | undefined {
+    return this.producer.get(name);
+  }
+
+  addInitializer(name: string, dtype: string, dims: number[], data: TypedArray | BigInt64Array): string {
+    this.initializers.push({ name, dtype, dims, data });
+    return name;
+  }
+
+  /** A constant tensor, deduplicated by value. */
+  constant(dtype: string, dims: number[], values: ArrayLike<number> | ArrayLike<bigint>): string {
+    const key = `${dtype}|${dims.join(",")}|${Array.from(values as ArrayLike<number>).join(",")}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    let data: TypedArray | BigInt64Array;
+    if (dtype === "int64") {
+      data = BigInt64Array.from(Array.from(values as ArrayLike<number>, (v) => BigInt(v)));
+    } else {
+      data = dtypeInfo(dtype).make(values.length);
+      if (dtype === "bool") (data as Uint8Array).set(Array.from(values as ArrayLike<number>, (v) => (v ? 1 : 0)));
+      else (data as Float32Array).set(values as ArrayLike<number>);
+    }
+    const name = this.addInitializer(this.fresh("const"), dtype, dims, data);
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  /** An int64 1-D tensor (shapes, axes for Reshape/Unsqueeze/…). */
+  int64s(values: number[]): string {
+    return this.constant("int64", [values.length], values);
+  }
+
+  /**
+   * Transpose with composition: Transpose(Transpose(x, p), q) becomes one
+   * Transpose(x, p∘q), and the identity permutation is no node at all.
+   */
+  transpose(x: string, perm: number[]): string {
+    const inner = this.producer.get(x);
+    if (inner && inner.op === "Transpose") {
+      const p = inner.attrs.perm as number[];
+      perm = perm.map((i) => p[i]!);
+      x = inner.inputs[0]!;
+    }
+    if (perm.every((p, i) => p === i)) return x;
+    return this.op("Transpose", [x], { perm });
+  }
+
+  /** Reshape (composes with a producing Reshape; no node when the shape is unchanged). */
+  reshape(x: string, fromShape: number[], shape: number[]): string {
+    if (fromShape.length === shape.length && fromShape.every((d, i) => d === shape[i])) return x;
+    const inner = this.producer.get(x);
+    if (inner && inner.op === "Reshape") x = inner.inputs[0]!;
+    return this.op("Reshape", [x, this.int64s(shape)]);
+  }
+
+  /** Remove nodes and initializers that do not contribute to an output. */
+  eliminateDeadCode(): void {
+    const live = new Set(this.outputs.map((o) => o.name));
+    const kept: OnnxNode[] = [];
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const node = this.nodes[i]!;
+      if (node.outputs.some((o) => live.has(o))) {
+        kept.push(node);
+        for (const inp of node.inputs) if (inp) live.add(inp);
+      }
+    }
+    this.nodes = kept.reverse();
+    this.initializers = this.initializers.filter((t) => live.has(t.name));
+  }
+
+  /**
+   * Encode as an ONNX ModelProto. Initializers larger than `externalThreshold`
+   * bytes are left out of the protobuf and reported through `onExternal`, which
+   * returns where they were written (ONNX external-data format).
+   */
+  toModelProto(opts: {
+    name?: string;
+    externalThreshold?: number;
+    onExternal?: (t: Initializer) => { location: string; offset: number; length: number };
+  } = {}): InstanceType<typeof onnx.ModelProto> {
+    const valueInfo = (io: GraphIO) =>
+      onnx.ValueInfoProto.create({
+        name: io.name,
+        type: onnx.TypeProto.create({
+          tensorType: onnx.TypeProto.Tensor.create({
+            elemType: onnxTypeOf(io.dtype),
+            shape: onnx.TensorShapeProto.create({
+              dim: io.shape.map((d) => onnx.TensorShapeProto.Dimension.create({ dimValue: d })),
+            }),
+          }),
+        }),
+      });
+    const initializer = this.initializers.map((t) => {
+      const proto = onnx.TensorProto.create({ name: t.name, dataType: onnxTypeOf(t.dtype), dims: t.dims });
+      const bytes = bytesOf(t.data);
+      if (opts.onExternal && bytes.byteLength > (opts.externalThreshold ?? Infinity)) {
+        const where = opts.onExternal(t);
+        proto.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+        proto.externalData = [
+          onnx.StringStringEntryProto.create({ key: "location", value: where.location }),
+          onnx.StringStringEntryProto.create({ key: "offset", value: String(where.offset) }),
+          onnx.StringStringEntryProto.create({ key: "length", value: String(where.length) }),
+        ];
+      } else {
+        proto.rawData = bytes;
+      }
+      return proto;
+    });
+    const node = this.nodes.map((n, i) =>
+      onnx.NodeProto.create({
+        name: `${n.op}_${i}`,
+        opType: n.op,
+        input: n.inputs,
+        output: n.outputs,
+        docString: n.origin ?? "",
+        attribute: Object.entries(n.attrs).map(([name, v]) => encodeAttr(name, v)),
+      }),
+    );
+    const graph = onnx.GraphProto.create({
+      name: opts.name ?? "dit_ts",
+      node,
+      initializer,
+      input: this.inputs.map(valueInfo),
+      output: this.outputs.map(valueInfo),
+    });
+    return onnx.ModelProto.create({
+      irVersion: IR_VERSION,
+      producerName: "dit-ts",
+      opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: OPSET })],
+      graph,
+    });
+  }
+
+  encode(): Uint8Array {
+    return onnx.ModelProto.encode(this.toModelProto()).finish();
+  }
+}
+
+function encodeAttr(name: string, v: AttrValue) {
+  const A = onnx.AttributeProto.AttributeType;
+  if (typeof v === "number") {
+    if (!Number.isInteger(v)) throw new Error(`attribute ${name}: non-integer ${v} must be given as {float}`);
+    return onnx.AttributeProto.create({ name, type: A.INT, i: v });
+  }
+  if (typeof v === "string") return onnx.AttributeProto.create({ name, type: A.STRING, s: new TextEncoder().encode(v) });
+  if (Array.isArray(v)) return onnx.AttributeProto.create({ name, type: A.INTS, ints: v });
+  return onnx.AttributeProto.create({ name, type: A.FLOAT, f: v.float });
+}

@@ -1,0 +1,54 @@
+/**
+ * onnxruntime-node sessions: creation with the project's settings and a
+ * typed-array-in, typed-array-out `run`.
+ */
+import { availableParallelism } from "node:os";
+import * as ort from "onnxruntime-node";
+import { dtypeInfo, type TypedArray } from "./dtype.js";
+import { Tensor } from "./tensor.js";
+
+export interface SessionOptions {
+  /** Intra-op threads; default: every core. */
+  threads?: number;
+  /** Execution providers, default ["cpu"]; "cuda" where the user has it. */
+  providers?: string[];
+}
+
+export class Session {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {}
+
+  static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+    const s = await ort.InferenceSession.create(model, {
+      intraOpNumThreads: opts.threads ?? availableParallelism(),
+      interOpNumThreads: 1,
+      graphOptimizationLevel: "all",
+      executionProviders: opts.providers ?? ["cpu"],
+    });
+    return new Session(s, s.inputNames, s.outputNames);
+  }
+
+  /** Run with inputs in `inputNames` order; returns outputs in `outputNames` order. */
+  async run(inputs: Tensor[]): Promise<Tensor[]> {
+    if (inputs.length !== this.inputNames.length) {
+      throw new RangeError(`session takes ${this.inputNames.length} inputs, got ${inputs.length}`);
+    }
+    const feeds: Record<string, ort.Tensor> = {};
+    inputs.forEach((t, i) => {
+      const type = dtypeInfo(t.dtype).ort;
+      feeds[this.inputNames[i]!] = new ort.Tensor(type, t.data as never, t.shape);
+    });
+    const results = await this.session.run(feeds);
+    return this.outputNames.map((name) => {
+      const r = results[name]!;
+      return new Tensor(r.data as TypedArray, [...r.dims]);
+    });
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
