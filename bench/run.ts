@@ -1,0 +1,54 @@
+/**
+ * `npm run bench`: speed tables. Medians of ≥ 5 runs after a warm-up, on this
+ * machine; compare ratios measured in the same run only.
+ *
+ *   npm run bench                 all benchmarks
+ *   npm run bench -- --no-eager   skip the (slow) jax-js eager rows
+ *   npm run bench -- --json       one JSON line on stdout
+ */
+import { cpus } from "node:os";
+import { initJax } from "../src/runtime/jax.js";
+import { table } from "../src/cli/output.js";
+import { BLOCK_CASES, benchBlock, type BlockRow } from "./blocks.js";
+
+const args = process.argv.slice(2);
+const json = args.includes("--json");
+const eager = !args.includes("--no-eager");
+const runs = 5;
+
+await initJax();
+const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Node ${process.version}`;
+process.stderr.write(`machine: ${machine}\n`);
+
+const rows: BlockRow[] = [];
+for (const bc of BLOCK_CASES) {
+  process.stderr.write(`benchmarking ${bc.name} (N=${bc.N}, T=${bc.T}, D=${bc.D})…\n`);
+  rows.push(...(await benchBlock(bc, { eager, runs })));
+}
+
+const get = (c: string, pass: string, path: string) => rows.find((r) => r.case === c && r.pass === pass && r.path === path);
+const ratios = BLOCK_CASES.map((bc) => {
+  const comp = get(bc.name, "forward", "compiled")!;
+  const nat = get(bc.name, "forward", "native ONNX")!;
+  const eagerFb = get(bc.name, "forward+backward", "jax-js eager");
+  const compFb = get(bc.name, "forward+backward", "compiled")!;
+  return {
+    case: bc.name,
+    forwardVsNative: comp.ms / nat.ms,
+    fwdBwdSpeedupVsEager: eagerFb ? eagerFb.ms / compFb.ms : null,
+  };
+});
+
+if (json) {
+  process.stdout.write(JSON.stringify({ machine, blocks: rows, ratios }) + "\n");
+} else {
+  console.log(`\nDiT blocks (median of ${runs} after warm-up; ${machine})\n`);
+  console.log(table(["block", "pass", "path", "ms", "GFLOP/s"], rows.map((r) => [r.case, r.pass, r.path, r.ms.toFixed(1), r.gflopsPerS.toFixed(1)])));
+  console.log("");
+  console.log(
+    table(
+      ["block", "compiled fwd / native fwd (target ≤ 1.15)", "eager fwd+bwd / compiled fwd+bwd (target ≥ 3)"],
+      ratios.map((r) => [r.case, r.forwardVsNative.toFixed(2), r.fwdBwdSpeedupVsEager?.toFixed(2) ?? "skipped"]),
+    ),
+  );
+}

@@ -1,0 +1,21 @@
+/** The `dit` command line. */
+import { Command, CommanderError } from "commander";
+import { registerFlops } from "./flops.js";
+
+const program = new Command();
+program
+  .name("dit")
+  .description("Diffusion Transformers (DiT) in TypeScript: run, train and measure DiT models")
+  .version("0.1.0")
+  .showHelpAfterError()
+  .exitOverride();
+
+registerFlops(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode);
+  process.stderr.write(`dit: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+}
