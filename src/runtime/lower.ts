@@ -63,6 +63,12 @@ export function broadcastShapes(a: number[], b: number[]): number[] {
   return out;
 }
 
+/** The common dtype of mixed operands (as jax-js promotes them: bool < uint32 < int32 < floats). */
+function promoteDtypes(dtypes: string[]): string {
+  const rank = ["bool", "uint32", "int32", "float16", "float32", "float64"];
+  return dtypes.reduce((a, b) => (rank.indexOf(b) > rank.indexOf(a) ? b : a));
+}
+
 function sameShape(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -182,7 +188,7 @@ export class Lowerer {
     const outDtype = outAval.dtype as string;
 
     if (UNARY[prim]) return [this.elementwise(UNARY[prim], this.readInputs(eqn), outDtype)];
-    if (BINARY[prim]) return [this.elementwise(BINARY[prim], this.readInputs(eqn), outDtype)];
+    if (BINARY[prim]) return [this.elementwise(BINARY[prim], this.castTo(this.readInputs(eqn), outDtype), outDtype)];
     switch (prim) {
       case "stop_gradient":
         return [this.read(eqn.inputs[0]!)];
@@ -195,11 +201,12 @@ export class Lowerer {
       case "idiv":
       case "mod": {
         if (isFloat(outDtype)) throw new LoweringError(`${prim} on ${outDtype} has no lowering (integers only)`);
-        const ins = this.readInputs(eqn);
+        const ins = this.castTo(this.readInputs(eqn), outDtype);
         return [prim === "idiv" ? this.elementwise("Div", ins, outDtype) : this.elementwise("Mod", ins, outDtype, { fmod: 1 })];
       }
       case "compare": {
-        const ins = this.readInputs(eqn);
+        const read = this.readInputs(eqn);
+        const ins = this.castTo(read, promoteDtypes(read.map((v) => v.dtype)));
         const op = params.op as string;
         if (op === "less") return [this.elementwise("Less", ins, "bool")];
         if (op === "less_equal") return [this.elementwise("LessOrEqual", ins, "bool")];
@@ -212,7 +219,7 @@ export class Lowerer {
       }
       case "where": {
         const cond = this.read(eqn.inputs[0]!);
-        const [a, b] = eqn.inputs.slice(1).map((x) => this.read(x, outDtype));
+        const [a, b] = this.castTo(eqn.inputs.slice(1).map((x) => this.read(x, outDtype)), outDtype);
         return [this.elementwise("Where", [cond, a!, b!], outDtype)];
       }
       case "cast": {
@@ -223,7 +230,7 @@ export class Lowerer {
       case "reduce":
         return [this.reduce(this.read(eqn.inputs[0]!), params.op as string, params.axis as number[])];
       case "dot": {
-        const [a, b] = this.readInputs(eqn);
+        const [a, b] = this.castTo(this.readInputs(eqn), outDtype);
         return [this.dot(a!, b!)];
       }
       case "reshape":
@@ -240,7 +247,7 @@ export class Lowerer {
       case "pad":
         return [this.pad(this.read(eqn.inputs[0]!), params.width as [number, number][])];
       case "concatenate":
-        return [this.concatenate(eqn.inputs.map((a) => this.read(a, outDtype)), params.axis as number)];
+        return [this.concatenate(this.castTo(eqn.inputs.map((a) => this.read(a, outDtype)), outDtype), params.axis as number)];
       case "split":
         return this.split(this.read(eqn.inputs[0]!), params.axis as number, params.sizes as number[]);
       case "flip": {
@@ -272,6 +279,15 @@ export class Lowerer {
     return dtypeInfo(dtype).onnx;
   }
 
+  /**
+   * Cast values to `dtype` where they differ. jax-js promotes mixed operand
+   * dtypes inside its primitives (`add f32 i32` appears in jaxprs, e.g. with an
+   * `np.arange` constant), but ONNX ops need operands of one type.
+   */
+  castTo(vals: Val[], dtype: string): Val[] {
+    return vals.map((v) => (v.dtype === dtype ? v : { ...v, name: this.g.op("Cast", [v.name], { to: this.onnxType(dtype) }), dtype }));
+  }
+
   reduce(x: Val, op: string, axis: number[]): Val {
     const shape = x.shape.filter((_, i) => !axis.includes(i));
     const phys = x.phys.filter((_, i) => !axis.includes(i));
@@ -279,8 +295,12 @@ export class Lowerer {
     if (!onnxOp) throw new LoweringError(`reduce op '${op}' has no lowering`);
     if (axis.length === 0) return x;
     // Axes that are only logically broadcast: a sum scales by their size, max/min ignore them.
-    const bcastFactor = numel(axis.map((a) => (x.phys[a] === 1 ? x.shape[a]! : 1)));
-    if (op === "Mul" && bcastFactor > 1) throw new LoweringError("product reduction over a broadcast axis has no lowering");
+    let bcastFactor = numel(axis.map((a) => (x.phys[a] === 1 ? x.shape[a]! : 1)));
+    // A product over them needs the real data (x^n): materialise those axes.
+    if (op === "Mul" && bcastFactor > 1) {
+      x = this.materialize(x, axis);
+      bcastFactor = 1;
+    }
     let name = this.g.op(onnxOp, [x.name, this.g.int64s(axis)], { keepdims: 0 });
     if (op === "Add" && bcastFactor > 1) name = this.g.op("Mul", [name, this.g.constant(x.dtype, [], [bcastFactor])]);
     return { name, shape, phys, dtype: x.dtype };
@@ -449,7 +469,8 @@ export class Lowerer {
     if (batch.length === 0) {
       const a2 = this.g.reshape(aT, aPhysT, [m, kdim]);
       const b2 = this.g.reshape(bT, bPhysT, [n, kdim]);
-      prod = this.gemm(a2, b2);
+      // ONNX Runtime has Gemm for floats only; integer dots use MatMul.
+      prod = isFloat(a.dtype) ? this.gemm(a2, b2) : this.g.op("MatMul", [a2, this.g.transpose(b2, [1, 0])]);
     } else {
       const a3 = this.g.reshape(aT, aPhysT, [B, m, kdim]);
       const b3 = this.g.reshape(bT, bPhysT, [B, n, kdim]);
