@@ -11,6 +11,7 @@ import {
   linear,
   mlp,
   modulate,
+  type Tap,
   type AttentionParams,
   type CrossAttentionParams,
   type LinearParams,
@@ -34,15 +35,22 @@ const perToken = (g: Array) => np.expandDims(g, 1);
  * adaLN-Zero: shift, scale and gate of both sub-layers regressed from c; the
  * gates start at zero so every block starts as the identity.
  */
-export function adaLNZeroBlock(p: BlockParams, x: Array, c: Array, numHeads: number): Array {
+export function adaLNZeroBlock(p: BlockParams, x: Array, c: Array, numHeads: number, tap?: Tap): Array {
   // x (N, T, D), c (N, D)
-  const [shiftMsa, scaleMsa, gateMsa, shiftMlp, scaleMlp, gateMlp] = chunk(
-    linear(p.adaLN_modulation!["1"], nn.silu(c)),
-    6,
-  ) as [Array, Array, Array, Array, Array, Array];
-  x = x.ref.add(perToken(gateMsa).mul(attention(p.attn, modulate(layerNorm(x), shiftMsa, scaleMsa), numHeads)));
-  x = x.ref.add(perToken(gateMlp).mul(mlp(p.mlp, modulate(layerNorm(x), shiftMlp, scaleMlp))));
-  return x;
+  const mod = linear(p.adaLN_modulation!["1"], nn.silu(c)); // (N, 6D)
+  tap?.("adaLN", mod.ref);
+  const [shiftMsa, scaleMsa, gateMsa, shiftMlp, scaleMlp, gateMlp] = chunk(mod, 6) as [Array, Array, Array, Array, Array, Array];
+  const attnIn = modulate(layerNorm(x.ref), shiftMsa, scaleMsa);
+  tap?.("attn_in", attnIn.ref);
+  const attnOut = attention(p.attn, attnIn, numHeads, tap);
+  tap?.("attn_out", attnOut.ref);
+  x = x.add(perToken(gateMsa).mul(attnOut));
+  tap?.("x_after_attn", x.ref);
+  const mlpIn = modulate(layerNorm(x.ref), shiftMlp, scaleMlp);
+  tap?.("mlp_in", mlpIn.ref);
+  const mlpOut = mlp(p.mlp, mlpIn);
+  tap?.("mlp_out", mlpOut.ref);
+  return x.add(perToken(gateMlp).mul(mlpOut));
 }
 
 /** adaLN: shift and scale only (Linear(D, 4D)), no gates. */

@@ -88,3 +88,35 @@ export function outChannels(c: DiTConfig): number {
 export function isConditional(c: DiTConfig): boolean {
   return c.numClasses > 1;
 }
+
+/** The official constructor's keyword arguments (as in a fixture's or train.py's config). */
+export interface DiTKwargs {
+  input_size?: number;
+  patch_size?: number;
+  in_channels?: number;
+  hidden_size?: number;
+  depth?: number;
+  num_heads?: number;
+  mlp_ratio?: number;
+  class_dropout_prob?: number;
+  num_classes?: number | null;
+  learn_sigma?: boolean;
+  block?: BlockType;
+}
+
+/** A config from the official `DiT(**kwargs)` arguments (official defaults for missing ones: DiT-XL/2). */
+export function configFromKwargs(k: DiTKwargs): DiTConfig {
+  return validateConfig({
+    inputSize: k.input_size ?? 32,
+    patchSize: k.patch_size ?? 2,
+    inChannels: k.in_channels ?? 4,
+    hiddenSize: k.hidden_size ?? 1152,
+    depth: k.depth ?? 28,
+    numHeads: k.num_heads ?? 16,
+    mlpRatio: k.mlp_ratio ?? 4,
+    classDropoutProb: k.class_dropout_prob ?? 0.1,
+    numClasses: k.num_classes ?? 0,
+    learnSigma: k.learn_sigma ?? true,
+    block: k.block ?? "adaLN-Zero",
+  });
+}

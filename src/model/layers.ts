@@ -68,18 +68,23 @@ function fromHeads(x: Array): Array {
   return x.transpose([0, 2, 1, 3]).reshape([n, t, h * dh]);
 }
 
+/** Records a named intermediate activation (receives its own reference). */
+export type Tap = (name: string, value: Array) => void;
+
 /** Scaled dot-product attention of (N, H, Tq, Dh) queries over (N, H, Tk, Dh) keys/values. */
-export function attend(q: Array, k: Array, v: Array): Array {
+export function attend(q: Array, k: Array, v: Array, tap?: Tap): Array {
   const dh = q.shape[q.shape.length - 1]!;
   // timm scales q before the product: q · dh^-½ @ kᵀ
   const logits = np.matmul(q.mul(dh ** -0.5), k.transpose([0, 1, 3, 2])); // (N, H, Tq, Tk)
-  return np.matmul(nn.softmax(logits, -1), v); // (N, H, Tq, Dh)
+  const probs = nn.softmax(logits, -1);
+  tap?.("attn_probs", probs.ref);
+  return np.matmul(probs, v); // (N, H, Tq, Dh)
 }
 
 /** timm's multi-head self-attention with a fused qkv projection. */
-export function attention(p: AttentionParams, x: Array, numHeads: number): Array {
+export function attention(p: AttentionParams, x: Array, numHeads: number, tap?: Tap): Array {
   const [q, k, v] = chunk(linear(p.qkv, x), 3) as [Array, Array, Array]; // (N, T, D) each
-  const out = attend(toHeads(q, numHeads), toHeads(k, numHeads), toHeads(v, numHeads));
+  const out = attend(toHeads(q, numHeads), toHeads(k, numHeads), toHeads(v, numHeads), tap);
   return linear(p.proj, fromHeads(out));
 }
 

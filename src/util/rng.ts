@@ -1,24 +1,45 @@
 /**
- * A small seeded generator (PCG32-like on 64-bit state) for reproducible host-side
+ * A small seeded generator (xoshiro128**) for reproducible host-side
  * randomness: test inputs, benchmark weights and model initialisation that must
  * not live in jax-js arrays.
  */
 export class Rng {
-  private state: bigint;
+  // xoshiro128** state: fast 32-bit integer arithmetic only (no BigInt), so
+  // initialising a 675M-parameter model takes seconds, not minutes.
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
   private spare: number | undefined;
 
-  constructor(seed: number | bigint = 0) {
-    this.state = (BigInt(seed) * 0x9e3779b97f4a7c15n + 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn;
-    this.next32();
+  constructor(seed = 0) {
+    // splitmix32 expands the seed into the four state words
+    let z = seed >>> 0;
+    const next = () => {
+      z = (z + 0x9e3779b9) | 0;
+      let t = z ^ (z >>> 16);
+      t = Math.imul(t, 0x21f0aaad);
+      t ^= t >>> 15;
+      t = Math.imul(t, 0x735a2d97);
+      return (t ^ (t >>> 15)) >>> 0;
+    };
+    this.s0 = next();
+    this.s1 = next();
+    this.s2 = next();
+    this.s3 = next();
   }
 
   /** Next uniform 32-bit unsigned integer. */
   next32(): number {
-    const old = this.state;
-    this.state = (old * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
-    const xorshifted = Number(((old >> 18n) ^ old) >> 27n & 0xffffffffn);
-    const rot = Number(old >> 59n);
-    return ((xorshifted >>> rot) | (xorshifted << ((32 - rot) & 31))) >>> 0;
+    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return result;
   }
 
   /** Uniform in [0, 1) with 32 bits of resolution. */
@@ -61,4 +82,8 @@ export class Rng {
     for (let i = 0; i < n; i++) out[i] = Math.floor(this.uniform() * high);
     return out;
   }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
 }

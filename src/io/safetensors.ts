@@ -1,0 +1,257 @@
+/**
+ * safetensors reading and writing.
+ *
+ * Layout: u64 little-endian header length N, N bytes of JSON
+ * `{name: {dtype, shape, data_offsets: [start, end]}, "__metadata__": {…}}`,
+ * then the raw little-endian C-order tensor bytes. Tensors are read one at a
+ * time by file offset, so files over 2 GiB (which `readFileSync` refuses) work.
+ * Writing goes to a temporary file renamed at the end.
+ */
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+
+export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
+
+const ELEMENT_BYTES: Record<SafetensorsDType, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+export type StArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array;
+
+export interface StTensor {
+  dtype: SafetensorsDType;
+  shape: number[];
+  data: StArray;
+}
+
+interface Entry {
+  dtype: SafetensorsDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** Thrown for malformed or truncated files; names the file and what was expected. */
+export class SafetensorsError extends Error {
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = "SafetensorsError";
+  }
+}
+
+function makeArray(dtype: SafetensorsDType, bytes: Uint8Array): StArray {
+  const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  switch (dtype) {
+    case "F32":
+      return new Float32Array(buf);
+    case "F64":
+      return new Float64Array(buf);
+    case "I64":
+      return new BigInt64Array(buf);
+    case "I32":
+      return new Int32Array(buf);
+    case "I16":
+      return new Int16Array(buf);
+    case "I8":
+      return new Int8Array(buf);
+    case "F16":
+    case "BF16":
+      return new Uint16Array(buf);
+    case "U8":
+    case "BOOL":
+      return new Uint8Array(buf);
+  }
+}
+
+/** An open safetensors file: header parsed, tensors read on demand. */
+export class SafetensorsFile {
+  readonly metadata: Record<string, string>;
+  private readonly entries: Map<string, Entry>;
+  private readonly dataStart: number;
+
+  private constructor(
+    readonly path: string,
+    private readonly fd: number,
+    header: Record<string, unknown>,
+    dataStart: number,
+    fileSize: number,
+  ) {
+    this.dataStart = dataStart;
+    this.metadata = (header.__metadata__ as Record<string, string> | undefined) ?? {};
+    this.entries = new Map();
+    for (const [name, raw] of Object.entries(header)) {
+      if (name === "__metadata__") continue;
+      const e = raw as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
+      if (!e || typeof e !== "object" || !e.dtype || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) {
+        throw new SafetensorsError(path, `tensor '${name}' has a malformed header entry (expected dtype, shape, data_offsets)`);
+      }
+      const dtype = e.dtype as SafetensorsDType;
+      if (!(dtype in ELEMENT_BYTES)) throw new SafetensorsError(path, `tensor '${name}' has unsupported dtype '${e.dtype}'`);
+      const [begin, end] = e.data_offsets;
+      const n = e.shape.reduce((a, b) => a * b, 1);
+      if (end - begin !== n * ELEMENT_BYTES[dtype]) {
+        throw new SafetensorsError(path, `tensor '${name}': ${end - begin} bytes for ${dtype}[${e.shape}] (expected ${n * ELEMENT_BYTES[dtype]})`);
+      }
+      if (begin < 0 || dataStart + end > fileSize) {
+        throw new SafetensorsError(path, `tensor '${name}' lies beyond the end of the file (truncated? file is ${fileSize} bytes, needs ${dataStart + end})`);
+      }
+      this.entries.set(name, { dtype, shape: e.shape, begin, end });
+    }
+  }
+
+  static open(path: string): SafetensorsFile {
+    const fd = openSync(path, "r");
+    try {
+      const size = fstatSync(fd).size;
+      if (size < 8) throw new SafetensorsError(path, `file is ${size} bytes; a safetensors file starts with an 8-byte header length`);
+      const lenBuf = Buffer.alloc(8);
+      readSync(fd, lenBuf, 0, 8, 0);
+      const n = Number(lenBuf.readBigUInt64LE(0));
+      if (n > size - 8 || n > 100 * 2 ** 20) throw new SafetensorsError(path, `header length ${n} exceeds the file size ${size} (not a safetensors file, or truncated)`);
+      const hbuf = Buffer.alloc(n);
+      readSync(fd, hbuf, 0, n, 8);
+      let header: Record<string, unknown>;
+      try {
+        header = JSON.parse(hbuf.toString("utf8")) as Record<string, unknown>;
+      } catch {
+        throw new SafetensorsError(path, "header is not valid JSON (not a safetensors file, or corrupt)");
+      }
+      return new SafetensorsFile(path, fd, header, 8 + n, size);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  info(name: string): { dtype: SafetensorsDType; shape: number[] } {
+    const e = this.entries.get(name);
+    if (!e) throw new SafetensorsError(this.path, `no tensor '${name}'`);
+    return { dtype: e.dtype, shape: [...e.shape] };
+  }
+
+  get(name: string): StTensor {
+    const e = this.entries.get(name);
+    if (!e) throw new SafetensorsError(this.path, `no tensor '${name}' (has: ${this.keys().slice(0, 20).join(", ")}${this.entries.size > 20 ? ", …" : ""})`);
+    const bytes = new Uint8Array(e.end - e.begin);
+    const CHUNK = 1 << 30;
+    for (let off = 0; off < bytes.length; off += CHUNK) {
+      const len = Math.min(CHUNK, bytes.length - off);
+      let done = 0;
+      while (done < len) {
+        const r = readSync(this.fd, bytes, off + done, len - done, this.dataStart + e.begin + off + done);
+        if (r === 0) throw new SafetensorsError(this.path, `unexpected end of file reading '${name}'`);
+        done += r;
+      }
+    }
+    return { dtype: e.dtype, shape: [...e.shape], data: makeArray(e.dtype, bytes) };
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** Read every tensor of a file into memory. */
+export function readSafetensors(path: string): { tensors: Map<string, StTensor>; metadata: Record<string, string> } {
+  const f = SafetensorsFile.open(path);
+  try {
+    const tensors = new Map<string, StTensor>();
+    for (const k of f.keys()) tensors.set(k, f.get(k));
+    return { tensors, metadata: f.metadata };
+  } finally {
+    f.close();
+  }
+}
+
+function dtypeOf(data: StArray): SafetensorsDType {
+  if (data instanceof Float32Array) return "F32";
+  if (data instanceof Float64Array) return "F64";
+  if (data instanceof BigInt64Array) return "I64";
+  if (data instanceof Int32Array) return "I32";
+  if (data instanceof Int16Array) return "I16";
+  if (data instanceof Int8Array) return "I8";
+  if (data instanceof Uint16Array) return "F16";
+  return "U8";
+}
+
+/**
+ * Write tensors (a name → {data, shape[, dtype]} map) with optional string
+ * metadata. 8-byte dtypes come first so every tensor is aligned for zero-copy views.
+ */
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, { data: StArray; shape: number[]; dtype?: SafetensorsDType }> | Record<string, { data: StArray; shape: number[]; dtype?: SafetensorsDType }>,
+  metadata: Record<string, string> = {},
+): void {
+  const list = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))].map(([name, t]) => {
+    const dtype = t.dtype ?? dtypeOf(t.data);
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (n * ELEMENT_BYTES[dtype] !== t.data.byteLength) throw new Error(`tensor '${name}': ${t.data.byteLength} bytes do not fit ${dtype}[${t.shape}]`);
+    return { name, dtype, shape: t.shape, data: t.data };
+  });
+  const order = [...list].sort((a, b) => ELEMENT_BYTES[b.dtype] - ELEMENT_BYTES[a.dtype]);
+  let offset = 0;
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  const offsets = new Map<string, number>();
+  for (const t of order) {
+    offsets.set(t.name, offset);
+    offset += t.data.byteLength;
+  }
+  for (const t of list) header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offsets.get(t.name)!, offsets.get(t.name)! + t.data.byteLength] };
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const hbytes = Buffer.from(json, "utf8");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(hbytes.length));
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, "w");
+  try {
+    let pos = 0;
+    const put = (b: Uint8Array) => {
+      const CHUNK = 1 << 30;
+      for (let off = 0; off < b.byteLength; off += CHUNK) {
+        const end = Math.min(off + CHUNK, b.byteLength);
+        let done = off;
+        while (done < end) done += writeSync(fd, b, done, end - done, pos + done);
+      }
+      pos += b.byteLength;
+    };
+    put(len);
+    put(hbytes);
+    for (const t of order) put(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** int64 labels/timesteps → int32 (jax-js has no 64-bit integers), with a range check. */
+export function toInt32(data: StArray, what = "tensor"): Int32Array {
+  if (data instanceof Int32Array) return data;
+  const out = new Int32Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = Number(data[i]!);
+    if (!Number.isInteger(v) || v > 2147483647 || v < -2147483648) throw new RangeError(`${what}: value ${data[i]} does not fit in int32`);
+    out[i] = v;
+  }
+  return out;
+}
+
+/** Any numeric tensor → Float32Array. */
+export function toFloat32(data: StArray): Float32Array {
+  if (data instanceof Float32Array) return data;
+  return Float32Array.from(data as ArrayLike<number>, (v) => Number(v));
+}
