@@ -9,7 +9,7 @@
  * 4 GiB Wasm heap when doubled) and go to ONNX Runtime as inputs, so one
  * block graph serves all layers and memory holds one block's activations.
  */
-import { nn, type Array, type JsTree } from "@jax-js/jax";
+import { nn, numpy as np, type Array, type JsTree } from "@jax-js/jax";
 import { compile, type CompiledFunction } from "../runtime/compile.js";
 import { eager } from "../runtime/eager.js";
 import { Tensor } from "../runtime/tensor.js";
@@ -95,6 +95,43 @@ export function finalStage(c: DiTConfig, p: FinalParams, x: Array, cond: Array |
   out.final_out = finalOut.ref;
   out.out = unpatchify(finalOut, c.patchSize, outChannels(c));
   return out;
+}
+
+/** All parameters of a DiT as one tree (official names split on "."). */
+export type DiTParams = EmbedParams & FinalParams & { blocks: Record<string, BlockParams> };
+
+/**
+ * The whole forward pass as one jax-js function (what `dit export` writes and
+ * what training differentiates): x (N, C, H, W), t (N) float32, y (N) int32 or
+ * null for unconditional models, freqs the 128 timestep frequencies.
+ */
+export function ditForward(c: DiTConfig, p: DiTParams, x: Array, t: Array, y: Array | null, freqs: Array): Array {
+  const e = embedStage(c, p, x, t, y, freqs);
+  const usesAdaLN = c.block === "adaLN-Zero" || c.block === "adaLN";
+  for (const k of ["x_patch", "pos_embed", "t_freq"]) e[k]!.dispose();
+  let h = e.x_tokens!; // (N, T, D)
+  let cond: Array;
+  if (usesAdaLN) {
+    cond = e.c!;
+    e.t_emb!.dispose();
+    e.y_emb?.dispose();
+  } else {
+    e.c!.dispose();
+    cond = e.y_emb ? np.stack([e.t_emb!, e.y_emb], 1) : np.expandDims(e.t_emb!, 1); // (N, k, D)
+  }
+  const T = h.shape[1]!;
+  if (c.block === "in-context") h = np.concatenate([h, cond.ref], 1); // (N, T + k, D)
+  for (let i = 0; i < c.depth; i++) h = blockStage(c, p.blocks[String(i)]!, h, cond.ref);
+  if (c.block === "in-context") {
+    const [img, extra] = np.split(h, [T], 1) as [Array, Array];
+    extra.dispose();
+    h = img;
+  }
+  const f = finalStage(c, p, h, usesAdaLN ? cond : null);
+  if (!usesAdaLN) cond.dispose();
+  f.adaLN?.dispose();
+  f.final_out!.dispose();
+  return f.out!;
 }
 
 /** Nest a flat state dict ("blocks.0.attn.qkv.weight") under a prefix into a parameter tree. */

@@ -266,6 +266,8 @@ export class Lowerer {
       }
       case "gather":
         return [this.gather(eqn)];
+      case "scatter":
+        return [this.scatter(eqn)];
       case "jit": {
         const inner = params.jaxpr as Jaxpr;
         return this.lowerJaxpr(inner, eqn.inputs.map((a) => this.read(a)), `jit '${params.name as string}'`);
@@ -379,6 +381,38 @@ export class Lowerer {
       phys: x.phys.map((d, i) => (i === axis ? s : d)),
       dtype: x.dtype,
     }));
+  }
+
+  /**
+   * scatter (the transpose of a one-axis gather, e.g. an embedding's gradient):
+   * updates laid out as [index dims, remaining axes] go into zeros of
+   * [axis, remaining axes] with ScatterND (reduction add for "add"), then the
+   * axis is moved back into place.
+   */
+  scatter(eqn: JaxprEqn): Val {
+    const { op, shape, axis, outDim } = eqn.params as { op: string; shape: number[]; axis: number[]; outDim: number };
+    if (axis.length !== 1 || eqn.inputs.length !== 2) {
+      throw new LoweringError(`scatter over ${axis.length} axes has no lowering (one axis only)`);
+    }
+    const a = axis[0]!;
+    const upd = this.materialize(this.read(eqn.inputs[0]!));
+    const idx = this.materialize(this.read(eqn.inputs[1]!));
+    const k = idx.shape.length;
+    const rank = upd.shape.length;
+    // updates: rest[:outDim] + idx + rest[outDim:]  →  idx + rest
+    const perm = [...Array(k).keys()].map((j) => outDim + j);
+    for (let i = 0; i < rank; i++) if (i < outDim || i >= outDim + k) perm.push(i);
+    const updT = this.g.transpose(upd.name, perm);
+    const rest = shape.filter((_, i) => i !== a);
+    const dataShape = [shape[a]!, ...rest];
+    let zeros = this.g.op("ConstantOfShape", [this.g.int64s(dataShape)]); // float32 zeros
+    if (upd.dtype !== "float32") zeros = this.g.op("Cast", [zeros], { to: this.onnxType(upd.dtype) });
+    const ind = this.g.op("Unsqueeze", [this.g.op("Cast", [idx.name], { to: 7 }), this.g.int64s([k])]); // int64 (…, 1)
+    const attrs: Record<string, string> = op === "add" ? { reduction: "add" } : {};
+    const scattered = this.g.op("ScatterND", [zeros, ind, updT], attrs);
+    // [axis, rest…] → original order
+    const back = shape.map((_, i) => (i === a ? 0 : i < a ? i + 1 : i));
+    return { name: this.g.transpose(scattered, back), shape: [...shape], phys: [...shape], dtype: upd.dtype };
   }
 
   gather(eqn: JaxprEqn): Val {
