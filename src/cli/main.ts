@@ -1,6 +1,9 @@
 /** The `dit` command line. */
 import { Command, CommanderError } from "commander";
+import { registerBench } from "./bench.js";
+import { registerExport } from "./export.js";
 import { registerFlops } from "./flops.js";
+import { registerForward } from "./forward.js";
 
 const program = new Command();
 program
@@ -11,6 +14,9 @@ program
   .exitOverride();
 
 registerFlops(program);
+registerForward(program);
+registerBench(program);
+registerExport(program);
 
 try {
   await program.parseAsync(process.argv);

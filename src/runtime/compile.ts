@@ -37,7 +37,11 @@ function signature(specs: TensorSpec[]): string {
 }
 
 /** Trace and lower `fn` for the given argument specs (no session). */
-export async function lowerFunction(fn: (...args: never[]) => unknown, specs: SpecTree[]): Promise<{ graph: Graph; outTree: Compiled["outTree"] }> {
+export async function lowerFunction(
+  fn: (...args: never[]) => unknown,
+  specs: SpecTree[],
+  names: { inputs?: string[]; outputs?: string[] } = {},
+): Promise<{ graph: Graph; outTree: Compiled["outTree"] }> {
   await initJax();
   const [flatSpecs] = tree.flatten(specs as JsTree<TensorSpec>);
   for (const s of flatSpecs) {
@@ -46,9 +50,9 @@ export async function lowerFunction(fn: (...args: never[]) => unknown, specs: Sp
   const traced = (makeJaxpr as (f: unknown) => (...a: unknown[]) => { jaxpr: ClosedJaxpr; treedef: JsTreeDef })(fn)(...specs);
   try {
     const low = new Lowerer();
-    const inputs = flatSpecs.map((s, i) => ({ name: `in_${i}`, dtype: s.dtype, shape: [...s.shape] }));
+    const inputs = flatSpecs.map((s, i) => ({ name: names.inputs?.[i] ?? `in_${i}`, dtype: s.dtype, shape: [...s.shape] }));
     const nOut = traced.jaxpr.jaxpr.outs.length;
-    low.lowerClosed(traced.jaxpr, inputs, Array.from({ length: nOut }, (_, i) => `out_${i}`));
+    low.lowerClosed(traced.jaxpr, inputs, Array.from({ length: nOut }, (_, i) => names.outputs?.[i] ?? `out_${i}`));
     return { graph: low.g, outTree: traced.treedef };
   } finally {
     traced.jaxpr.dispose();

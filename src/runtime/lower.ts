@@ -79,6 +79,8 @@ export class Lowerer {
   /** Equations producing each variable of the jaxpr being lowered (for fusion). */
   producers = new Map<VarT, JaxprEqn>();
   private env = new Map<VarT, Val>();
+  /** How often each variable of the jaxpr being lowered is used. */
+  private uses = new Map<VarT, number>();
   private where: string[] = [];
 
   /** Lower a closed jaxpr whose non-const inputs are graph inputs with the given names. */
@@ -121,8 +123,12 @@ export class Lowerer {
   lowerJaxpr(jaxpr: Jaxpr, args: Val[], name: string): Val[] {
     const savedEnv = this.env;
     const savedProducers = this.producers;
+    const savedUses = this.uses;
     this.env = new Map();
     this.producers = new Map();
+    this.uses = new Map();
+    for (const e of jaxpr.eqns) for (const a of e.inputs) if (!("value" in a)) this.uses.set(a, (this.uses.get(a) ?? 0) + 1);
+    for (const a of jaxpr.outs) if (!("value" in a)) this.uses.set(a, (this.uses.get(a) ?? 0) + 1);
     this.where.push(name);
     try {
       jaxpr.inBinders.forEach((v, i) => this.env.set(v, args[i]!));
@@ -143,6 +149,7 @@ export class Lowerer {
     } finally {
       this.env = savedEnv;
       this.producers = savedProducers;
+      this.uses = savedUses;
       this.where.pop();
     }
   }
@@ -188,6 +195,10 @@ export class Lowerer {
     const outDtype = outAval.dtype as string;
 
     if (UNARY[prim]) return [this.elementwise(UNARY[prim], this.readInputs(eqn), outDtype)];
+    if (prim === "add" && isFloat(outDtype)) {
+      const folded = this.foldBias(eqn);
+      if (folded) return [folded];
+    }
     if (BINARY[prim]) return [this.elementwise(BINARY[prim], this.castTo(this.readInputs(eqn), outDtype), outDtype)];
     switch (prim) {
       case "stop_gradient":
@@ -238,7 +249,7 @@ export class Lowerer {
       case "transpose": {
         const x = this.read(eqn.inputs[0]!);
         const perm = params.perm as number[];
-        return [{ name: this.g.transpose(x.name, perm), shape: perm.map((p) => x.shape[p]!), phys: perm.map((p) => x.phys[p]!), dtype: x.dtype }];
+        return [{ name: this.g.transpose(x.name, perm, x.phys), shape: perm.map((p) => x.shape[p]!), phys: perm.map((p) => x.phys[p]!), dtype: x.dtype }];
       }
       case "broadcast":
         return [this.broadcast(this.read(eqn.inputs[0]!), params.shape as number[], params.axis as number[])];
@@ -402,7 +413,7 @@ export class Lowerer {
     // updates: rest[:outDim] + idx + rest[outDim:]  →  idx + rest
     const perm = [...Array(k).keys()].map((j) => outDim + j);
     for (let i = 0; i < rank; i++) if (i < outDim || i >= outDim + k) perm.push(i);
-    const updT = this.g.transpose(upd.name, perm);
+    const updT = this.g.transpose(upd.name, perm, upd.phys);
     const rest = shape.filter((_, i) => i !== a);
     const dataShape = [shape[a]!, ...rest];
     let zeros = this.g.op("ConstantOfShape", [this.g.int64s(dataShape)]); // float32 zeros
@@ -495,8 +506,8 @@ export class Lowerer {
     const m = size(M, a);
     const n = size(N, b);
     const kdim = ka;
-    const aT = this.g.transpose(a.name, [...batch, ...M, ...N, ...one, r - 1]);
-    const bT = this.g.transpose(b.name, [...batch, ...N, ...M, ...one, r - 1]);
+    const aT = this.g.transpose(a.name, [...batch, ...M, ...N, ...one, r - 1], a.phys);
+    const bT = this.g.transpose(b.name, [...batch, ...N, ...M, ...one, r - 1], b.phys);
     const aPhysT = [...batch, ...M, ...N, ...one, r - 1].map((i) => a.phys[i]!);
     const bPhysT = [...batch, ...N, ...M, ...one, r - 1].map((i) => b.phys[i]!);
     let prod: string;
@@ -508,7 +519,7 @@ export class Lowerer {
     } else {
       const a3 = this.g.reshape(aT, aPhysT, [B, m, kdim]);
       const b3 = this.g.reshape(bT, bPhysT, [B, n, kdim]);
-      prod = this.g.op("MatMul", [a3, this.g.transpose(b3, [0, 2, 1])]);
+      prod = this.g.op("MatMul", [a3, this.g.transpose(b3, [0, 2, 1], [B, n, kdim])]);
     }
     // (B, m, n) -> [batch dims, M dims, N dims, trivial ones] -> original axis order
     const order = [...batch, ...M, ...N, ...one];
@@ -516,9 +527,41 @@ export class Lowerer {
     const prodShape = batch.length === 0 ? [m, n] : [B, m, n];
     const r1 = this.g.reshape(prod, prodShape, grouped);
     const inv = order.map((_, i) => order.indexOf(i));
-    const name = this.g.transpose(r1, inv);
+    const name = this.g.transpose(r1, inv, grouped);
     const phys = inv.map((j) => grouped[j]!);
     return { name, shape: outShape, phys, dtype: a.dtype };
+  }
+
+  /**
+   * A linear layer's bias: add(dot(x, W), b) with b (…, n) over the last axis
+   * becomes Gemm's C input, saving a pass over the output. Only when the dot
+   * result has no other use.
+   */
+  private foldBias(eqn: JaxprEqn): Val | undefined {
+    const [x, y] = eqn.inputs as [Atom, Atom];
+    for (const [d, b] of [
+      [x, y],
+      [y, x],
+    ] as [Atom, Atom][]) {
+      if ("value" in d || "value" in b) continue;
+      if (this.producers.get(d)?.primitive !== "dot" || this.uses.get(d) !== 1) continue;
+      const dv = this.read(d);
+      const bv = this.read(b);
+      const n = dv.phys[dv.phys.length - 1]!;
+      if (bv.dtype !== dv.dtype || bv.phys.length > dv.phys.length || bv.phys[bv.phys.length - 1] !== n || bv.phys.slice(0, -1).some((p) => p !== 1)) continue;
+      if (bv.shape.some((s, i) => s !== 1 && i < bv.shape.length - 1)) continue;
+      // dv must be Reshape(Gemm(a, w)) (or the Gemm itself) whose output is (m, n)
+      let src = dv.name;
+      const r = this.g.producerOf(src);
+      if (r?.op === "Reshape") src = r.inputs[0]!;
+      const gemm = this.g.producerOf(src);
+      const gshape = this.g.shapeOf(src);
+      if (gemm?.op !== "Gemm" || gemm.inputs.length !== 2 || !gshape || gshape[1] !== n) continue;
+      const bias = this.g.reshape(bv.name, bv.phys, [n]);
+      gemm.inputs.push(bias);
+      return { ...dv, shape: broadcastShapes(dv.shape, bv.shape) };
+    }
+    return undefined;
   }
 
   /** C = A · Bᵀ with A (m, k), B (n, k); folds producing transposes into transA/transB. */

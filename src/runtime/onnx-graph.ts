@@ -55,6 +55,8 @@ export class Graph {
   private producer = new Map<string, OnnxNode>();
   private counter = 0;
   private constCache = new Map<string, string>();
+  /** Known shapes of values that went through reshape(), for folding reshape chains. */
+  private shapes = new Map<string, number[]>();
 
   fresh(prefix = "v"): string {
     return `${prefix}_${this.counter++}`;
@@ -71,6 +73,11 @@ export class Graph {
   /** Single-output convenience wrapper around `addNode`. */
   op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
     return this.addNode(op, inputs, attrs, 1)[0]!;
+  }
+
+  /** Shape of a value recorded by reshape(), if known. */
+  shapeOf(name: string): number[] | undefined {
+    return this.shapes.get(name);
   }
 
   producerOf(name: string): OnnxNode | undefined {
@@ -107,25 +114,54 @@ export class Graph {
 
   /**
    * Transpose with composition: Transpose(Transpose(x, p), q) becomes one
-   * Transpose(x, p∘q), and the identity permutation is no node at all.
+   * Transpose(x, p∘q), and the identity permutation is no node at all. With
+   * the input shape known, a permutation that only moves size-1 axes is a
+   * Reshape (no data movement), which ONNX Runtime runs as a view.
    */
-  transpose(x: string, perm: number[]): string {
+  transpose(x: string, perm: number[], shape?: number[]): string {
     const inner = this.producer.get(x);
     if (inner && inner.op === "Transpose") {
       const p = inner.attrs.perm as number[];
       perm = perm.map((i) => p[i]!);
       x = inner.inputs[0]!;
+      shape = undefined;
     }
     if (perm.every((p, i) => p === i)) return x;
+    if (shape) {
+      const big = perm.filter((p) => shape![p]! !== 1);
+      if (big.every((p, i) => i === 0 || p > big[i - 1]!)) {
+        return this.reshape(x, shape, perm.map((p) => shape![p]!));
+      }
+    }
     return this.op("Transpose", [x], { perm });
   }
 
   /** Reshape (composes with a producing Reshape; no node when the shape is unchanged). */
   reshape(x: string, fromShape: number[], shape: number[]): string {
     if (fromShape.length === shape.length && fromShape.every((d, i) => d === shape[i])) return x;
+    this.shapes.set(x, fromShape);
     const inner = this.producer.get(x);
-    if (inner && inner.op === "Reshape") x = inner.inputs[0]!;
-    return this.op("Reshape", [x, this.int64s(shape)]);
+    if (inner && inner.op === "Reshape") {
+      x = inner.inputs[0]!;
+      const orig = this.shapes.get(x);
+      if (orig && orig.length === shape.length && orig.every((d, i) => d === shape[i])) return x;
+    }
+    const out = this.op("Reshape", [x, this.int64s(shape)]);
+    this.shapes.set(out, shape);
+    return out;
+  }
+
+  /** Turn graph inputs into initializers holding the given data (e.g. weights baked into an export). */
+  bindInputs(values: Map<string, { dtype: string; shape: number[]; data: TypedArray }>): void {
+    this.inputs = this.inputs.filter((io) => {
+      const v = values.get(io.name);
+      if (!v) return true;
+      if (v.dtype !== io.dtype || v.shape.join() !== io.shape.join()) {
+        throw new Error(`bindInputs: ${io.name} is ${io.dtype}[${io.shape}], got ${v.dtype}[${v.shape}]`);
+      }
+      this.addInitializer(io.name, io.dtype, io.shape, v.data);
+      return false;
+    });
   }
 
   /** Remove nodes and initializers that do not contribute to an output. */

@@ -1,0 +1,707 @@
+/**
+ * Loading PyTorch checkpoints (`torch.save` files) without executing code.
+ *
+ * Two container formats:
+ *  - zip (PyTorch ≥ 1.6): `<archive>/data.pkl` holds the pickled object, whose
+ *    tensors point (through persistent ids) at raw storages stored as
+ *    `<archive>/data/<key>`. Entries are stored uncompressed; zip64 is read
+ *    for files over 4 GiB.
+ *  - legacy (`_use_new_zipfile_serialization=False`): back-to-back pickles —
+ *    magic number, protocol version, sys_info, the object, the sorted storage
+ *    keys — then for each key an int64 element count and the raw bytes.
+ *
+ * The pickles go through the restricted unpickler in ./pickle.ts, whose
+ * allow-list here is the data-only globals plus the tensor/storage rebuild
+ * functions. Tensors come back as lazy references; `materialize` reads each
+ * tensor's bytes by file offset (never the whole file into one Buffer, so files
+ * over 2 GiB work) and copies non-contiguous views into C order.
+ */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { inflateRawSync } from "node:zlib";
+import { PickleError, PyGlobal, SAFE_GLOBALS, unpickle, type ByteSource, type GlobalTable } from "./pickle.js";
+import type { SafetensorsDType, StArray, StTensor } from "./safetensors.js";
+
+/** Element types a checkpoint tensor can have here. */
+export type TorchDType = "float32" | "float64" | "float16" | "bfloat16" | "int64" | "int32" | "int16" | "int8" | "uint8" | "bool";
+
+interface DTypeInfo {
+  bytes: number;
+  st: SafetensorsDType;
+}
+
+const DTYPES: Record<TorchDType, DTypeInfo> = {
+  float32: { bytes: 4, st: "F32" },
+  float64: { bytes: 8, st: "F64" },
+  float16: { bytes: 2, st: "F16" },
+  bfloat16: { bytes: 2, st: "BF16" },
+  int64: { bytes: 8, st: "I64" },
+  int32: { bytes: 4, st: "I32" },
+  int16: { bytes: 2, st: "I16" },
+  int8: { bytes: 1, st: "I8" },
+  uint8: { bytes: 1, st: "U8" },
+  bool: { bytes: 1, st: "BOOL" },
+};
+
+/** Legacy storage classes (what torch.save pickles as a storage's type) → element type. */
+const STORAGE_TYPES: Record<string, TorchDType> = {
+  FloatStorage: "float32",
+  DoubleStorage: "float64",
+  HalfStorage: "float16",
+  BFloat16Storage: "bfloat16",
+  LongStorage: "int64",
+  IntStorage: "int32",
+  ShortStorage: "int16",
+  CharStorage: "int8",
+  ByteStorage: "uint8",
+  BoolStorage: "bool",
+  UntypedStorage: "uint8",
+};
+
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+const LEGACY_PROTOCOL_VERSION = 1001;
+
+/** Thrown for unreadable, corrupt or truncated checkpoints; names the file and what was expected. */
+export class TorchCheckpointError extends Error {
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = "TorchCheckpointError";
+  }
+}
+
+/** A storage a tensor views: its element type, key in the file and size in elements. */
+export class StorageRef {
+  constructor(
+    readonly key: string,
+    readonly dtype: TorchDType,
+    readonly numel: number,
+    readonly location: string,
+  ) {}
+}
+
+/** A tensor as pickled: a strided view of a storage, not yet read from the file. */
+export class TensorRef {
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+    public requiresGrad: boolean,
+  ) {}
+  get dtype(): TorchDType {
+    return this.storage.dtype;
+  }
+  get numel(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// File access by offset
+
+class FileBytes {
+  readonly fd: number;
+  readonly size: number;
+  constructor(readonly path: string) {
+    try {
+      this.fd = openSync(path, "r");
+    } catch (e) {
+      throw new TorchCheckpointError(path, `cannot open: ${(e as Error).message}`);
+    }
+    this.size = fstatSync(this.fd).size;
+  }
+
+  /** Exactly `n` bytes at `offset`, read in chunks; `what` names them in the error on a short read. */
+  read(offset: number, n: number, what: string): Uint8Array {
+    if (offset < 0 || offset + n > this.size) {
+      throw new TorchCheckpointError(this.path, `${what} lies beyond the end of the file (needs bytes ${offset}–${offset + n}, file is ${this.size} bytes; truncated?)`);
+    }
+    const out = new Uint8Array(n);
+    const CHUNK = 1 << 30;
+    let done = 0;
+    while (done < n) {
+      const r = readSync(this.fd, out, done, Math.min(CHUNK, n - done), offset + done);
+      if (r === 0) throw new TorchCheckpointError(this.path, `unexpected end of file reading ${what}`);
+      done += r;
+    }
+    return out;
+  }
+
+  /** A windowed ByteSource over [start, end) for the unpickler. */
+  source(start = 0, end = this.size): ByteSource {
+    const WINDOW = 1 << 20;
+    let winStart = 0;
+    let win: Uint8Array = new Uint8Array(0);
+    return {
+      length: end - start,
+      bytes: (offset, n) => {
+        const a = start + offset;
+        const len = Math.max(0, Math.min(n, end - a));
+        if (a >= winStart && a + len <= winStart + win.length) return win.subarray(a - winStart, a - winStart + len);
+        winStart = a;
+        win = this.read(a, Math.min(Math.max(len, WINDOW), end - a), "pickle data");
+        return win.subarray(0, len);
+      },
+    };
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Zip archives (stored entries; zip64)
+
+interface ZipEntry {
+  name: string;
+  method: number;
+  flags: number;
+  compressedSize: number;
+  size: number;
+  localOffset: number;
+}
+
+function u64(dv: DataView, off: number): number {
+  const v = dv.getBigUint64(off, true);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`zip field ${v} is too large`);
+  return Number(v);
+}
+
+function readZipDirectory(f: FileBytes): Map<string, ZipEntry> {
+  const bad = (msg: string): never => {
+    throw new TorchCheckpointError(f.path, msg);
+  };
+  const tailLen = Math.min(f.size, 22 + 65535);
+  const tail = f.read(f.size - tailLen, tailLen, "zip end-of-central-directory record");
+  const tdv = new DataView(tail.buffer, tail.byteOffset, tail.length);
+  let eocd = -1;
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tdv.getUint32(i, true) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) bad("zip end-of-central-directory record not found (truncated, or not a zip archive)");
+  let count = tdv.getUint16(eocd + 10, true);
+  let cdSize = tdv.getUint32(eocd + 12, true);
+  let cdOffset = tdv.getUint32(eocd + 16, true);
+  const eocdAbs = f.size - tailLen + eocd;
+  if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
+    // zip64: a locator right before the EOCD record points at the zip64 EOCD record.
+    if (eocdAbs < 20) bad("zip64 end-of-central-directory locator missing (truncated?)");
+    const loc = f.read(eocdAbs - 20, 20, "zip64 end-of-central-directory locator");
+    const ldv = new DataView(loc.buffer);
+    if (ldv.getUint32(0, true) !== 0x07064b50) bad("zip64 end-of-central-directory locator missing (corrupt zip)");
+    const recOff = u64(ldv, 8);
+    const rec = f.read(recOff, 56, "zip64 end-of-central-directory record");
+    const rdv = new DataView(rec.buffer);
+    if (rdv.getUint32(0, true) !== 0x06064b50) bad(`no zip64 end-of-central-directory record at byte ${recOff} (corrupt zip)`);
+    count = u64(rdv, 32);
+    cdSize = u64(rdv, 40);
+    cdOffset = u64(rdv, 48);
+  }
+  const cd = f.read(cdOffset, cdSize, "zip central directory");
+  const dv = new DataView(cd.buffer);
+  const entries = new Map<string, ZipEntry>();
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > cd.length || dv.getUint32(p, true) !== 0x02014b50) bad(`zip central directory entry ${i} is corrupt`);
+    const flags = dv.getUint16(p + 8, true);
+    const method = dv.getUint16(p + 10, true);
+    let compressedSize = dv.getUint32(p + 20, true);
+    let size = dv.getUint32(p + 24, true);
+    const nameLen = dv.getUint16(p + 28, true);
+    const extraLen = dv.getUint16(p + 30, true);
+    const commentLen = dv.getUint16(p + 32, true);
+    let localOffset = dv.getUint32(p + 42, true);
+    const name = Buffer.from(cd.subarray(p + 46, p + 46 + nameLen)).toString("utf8");
+    // zip64 extended information: the 0xffffffff fields, in order.
+    let e = p + 46 + nameLen;
+    const extraEnd = e + extraLen;
+    while (e + 4 <= extraEnd) {
+      const id = dv.getUint16(e, true);
+      const len = dv.getUint16(e + 2, true);
+      if (id === 0x0001) {
+        let q = e + 4;
+        if (size === 0xffffffff) {
+          size = u64(dv, q);
+          q += 8;
+        }
+        if (compressedSize === 0xffffffff) {
+          compressedSize = u64(dv, q);
+          q += 8;
+        }
+        if (localOffset === 0xffffffff) localOffset = u64(dv, q);
+      }
+      e += 4 + len;
+    }
+    entries.set(name, { name, method, flags, compressedSize, size, localOffset });
+    p = extraEnd + commentLen;
+  }
+  return entries;
+}
+
+/** Absolute offset of an entry's data (the local header's extra field differs from the central one). */
+function entryDataOffset(f: FileBytes, e: ZipEntry): number {
+  const h = f.read(e.localOffset, 30, `zip local header of '${e.name}'`);
+  const dv = new DataView(h.buffer);
+  if (dv.getUint32(0, true) !== 0x04034b50) throw new TorchCheckpointError(f.path, `zip local header of '${e.name}' is corrupt`);
+  const start = e.localOffset + 30 + dv.getUint16(26, true) + dv.getUint16(28, true);
+  if (start + e.compressedSize > f.size) {
+    throw new TorchCheckpointError(f.path, `zip entry '${e.name}' ends at byte ${start + e.compressedSize}, past the end of the file (${f.size} bytes; truncated?)`);
+  }
+  if (e.flags & 1) throw new TorchCheckpointError(f.path, `zip entry '${e.name}' is encrypted`);
+  if (e.method !== 0 && e.method !== 8) throw new TorchCheckpointError(f.path, `zip entry '${e.name}' uses compression method ${e.method} (expected stored)`);
+  return start;
+}
+
+function readEntry(f: FileBytes, e: ZipEntry): Uint8Array {
+  const start = entryDataOffset(f, e);
+  const raw = f.read(start, e.compressedSize, `zip entry '${e.name}'`);
+  if (e.method === 0) return raw;
+  const out = inflateRawSync(raw);
+  if (out.length !== e.size) throw new TorchCheckpointError(f.path, `zip entry '${e.name}' inflates to ${out.length} bytes, expected ${e.size}`);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Allow-listed torch globals
+
+function asInt(v: unknown, what: string): number {
+  if (typeof v === "bigint") throw new Error(`${what} ${v} is too large`);
+  if (typeof v !== "number" || !Number.isInteger(v)) throw new Error(`${what} is not an integer`);
+  return v;
+}
+
+function intList(v: unknown, what: string): number[] {
+  if (!Array.isArray(v)) throw new Error(`${what} is not a tuple`);
+  return v.map((x, i) => {
+    const n = asInt(x, `${what}[${i}]`);
+    if (n < 0) throw new Error(`${what}[${i}] is negative (${n})`);
+    return n;
+  });
+}
+
+function rebuildTensor(args: unknown[], hasGrad: boolean): TensorRef {
+  const [storage, offset, size, stride, requiresGrad] = args;
+  if (!(storage instanceof StorageRef)) throw new Error("first argument is not a storage");
+  const shape = intList(size, "size");
+  const strides = intList(stride, "stride");
+  if (shape.length !== strides.length) throw new Error(`size [${shape}] and stride [${strides}] differ in length`);
+  const off = asInt(offset, "storage offset");
+  if (off < 0) throw new Error(`storage offset is negative (${off})`);
+  return new TensorRef(storage, off, shape, strides, hasGrad ? requiresGrad === true : false);
+}
+
+function rebuildParameter(args: unknown[]): TensorRef {
+  const [data, requiresGrad] = args;
+  if (!(data instanceof TensorRef)) throw new Error("data is not a tensor");
+  data.requiresGrad = requiresGrad === true;
+  return data;
+}
+
+const MARKER = {};
+
+/** The allow-list for torch.save files: data-only containers plus tensor/storage rebuilds. */
+export const TORCH_GLOBALS: GlobalTable = {
+  ...SAFE_GLOBALS,
+  ...Object.fromEntries(Object.entries(STORAGE_TYPES).map(([name, dtype]) => [`torch.${name}`, { tag: dtype }])),
+  "torch._utils._rebuild_tensor": { call: (a) => rebuildTensor(a, false) },
+  "torch._utils._rebuild_tensor_v2": { call: (a) => rebuildTensor(a, true) },
+  "torch._utils._rebuild_parameter": { call: rebuildParameter },
+  "torch._utils._rebuild_parameter_with_state": { call: rebuildParameter },
+  "torch._tensor._rebuild_from_type_v2": {
+    // (func, new_type, args, state): only plain tensors and parameters, rebuilt by an allow-listed func.
+    call: ([func, newType, args]) => {
+      if (!(newType instanceof PyGlobal) || newType.impl.tag !== MARKER) throw new Error("tensor subclasses are not supported");
+      if (!(func instanceof PyGlobal) || !func.impl.call) throw new Error("rebuild function is not allow-listed");
+      if (!Array.isArray(args)) throw new Error("arguments are not a tuple");
+      return func.impl.call(args);
+    },
+  },
+  "torch.Tensor": { tag: MARKER },
+  "torch.nn.parameter.Parameter": { tag: MARKER },
+  "torch.Size": { call: ([dims]) => intList(dims ?? [], "torch.Size") },
+};
+
+// ---------------------------------------------------------------------------
+// Opening a checkpoint
+
+/** A checkpoint whose object tree is read (tensors as lazy TensorRefs); tensor data is read on `materialize`. */
+export interface TorchCheckpoint {
+  readonly path: string;
+  readonly format: "zip" | "legacy";
+  /** The unpickled object; tensors are TensorRef leaves. */
+  readonly root: unknown;
+  /** Replace every TensorRef under `value` by an StTensor read from the file (in place for containers); returns the result. */
+  materialize(value: unknown): unknown;
+  /** Read one tensor. */
+  readTensor(t: TensorRef): StTensor;
+  close(): void;
+}
+
+interface StorageLocator {
+  /** Absolute file offset of the storage's first byte, and its size in bytes. */
+  locate(s: StorageRef): { offset: number; bytes: number };
+  byteSwap: boolean;
+}
+
+function makePersistentLoad(legacy: boolean) {
+  const storages = new Map<string, StorageRef>();
+  const load = (pid: unknown): StorageRef => {
+    if (!Array.isArray(pid) || pid[0] !== "storage") {
+      throw new Error(`unsupported persistent id ${Array.isArray(pid) ? `'${String(pid[0])}'` : typeof pid} (expected a tensor storage)`);
+    }
+    const [, type, key, location, numel, view] = pid as unknown[];
+    if (!(type instanceof PyGlobal) || typeof type.impl.tag !== "string") throw new Error("storage type is not a torch storage class");
+    if (typeof key !== "string") throw new Error("storage key is not a string");
+    if (legacy && view !== undefined && view !== null) throw new Error(`storage '${key}' is a view (pre-1.0 file); not supported`);
+    const n = asInt(numel, `storage '${key}' size`);
+    const dtype = type.impl.tag as TorchDType;
+    const seen = storages.get(key);
+    if (seen) {
+      if (seen.dtype !== dtype) throw new Error(`storage '${key}' is viewed as both ${seen.dtype} and ${dtype}`);
+      return seen;
+    }
+    const s = new StorageRef(key, dtype, n, typeof location === "string" ? location : "cpu");
+    storages.set(key, s);
+    return s;
+  };
+  return { load, storages };
+}
+
+/** Copy a strided view (`span` holds storage elements [0, max index]) into C order. */
+function gather(span: Uint8Array, es: number, shape: number[], stride: number[], numel: number): Uint8Array {
+  const out = new Uint8Array(numel * es);
+  // Copy in units of 4 bytes where possible (2 words for 8-byte elements).
+  const unit = es >= 4 ? 4 : es;
+  const w = es / unit;
+  const mk = (b: Uint8Array) =>
+    unit === 4 ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4) : unit === 2 ? new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2) : b;
+  const src = mk(span);
+  const dst = mk(out);
+  const nd = shape.length;
+  const idx = new Array<number>(nd).fill(0);
+  let s = 0;
+  for (let i = 0; i < numel; i++) {
+    const so = s * w;
+    const d = i * w;
+    for (let k = 0; k < w; k++) dst[d + k] = src[so + k]!;
+    for (let j = nd - 1; j >= 0; j--) {
+      idx[j]!++;
+      s += stride[j]!;
+      if (idx[j]! < shape[j]!) break;
+      s -= stride[j]! * shape[j]!;
+      idx[j] = 0;
+    }
+  }
+  return out;
+}
+
+function typedArray(dtype: TorchDType, bytes: Uint8Array): StArray {
+  const buf = bytes.buffer.byteLength === bytes.byteLength && bytes.byteOffset === 0 ? bytes.buffer : bytes.slice().buffer;
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(buf);
+    case "float64":
+      return new Float64Array(buf);
+    case "int64":
+      return new BigInt64Array(buf);
+    case "int32":
+      return new Int32Array(buf);
+    case "int16":
+      return new Int16Array(buf);
+    case "int8":
+      return new Int8Array(buf);
+    case "float16":
+    case "bfloat16":
+      return new Uint16Array(buf);
+    case "uint8":
+    case "bool":
+      return new Uint8Array(buf);
+  }
+}
+
+function swapBytes(b: Uint8Array, es: number): void {
+  if (es === 1) return;
+  for (let i = 0; i < b.length; i += es) b.subarray(i, i + es).reverse();
+}
+
+function openAs(f: FileBytes, format: "zip" | "legacy", root: unknown, loc: StorageLocator): TorchCheckpoint {
+  const cache = new Map<TensorRef, StTensor>();
+  const readTensor = (t: TensorRef): StTensor => {
+    const hit = cache.get(t);
+    if (hit) return hit;
+    const info = DTYPES[t.dtype];
+    const es = info.bytes;
+    const numel = t.numel;
+    let bytes: Uint8Array;
+    if (numel === 0) {
+      bytes = new Uint8Array(0);
+    } else {
+      let maxIndex = 0;
+      for (let i = 0; i < t.shape.length; i++) maxIndex += (t.shape[i]! - 1) * t.stride[i]!;
+      const { offset, bytes: storageBytes } = loc.locate(t.storage);
+      const spanElems = maxIndex + 1;
+      if ((t.offset + spanElems) * es > storageBytes) {
+        throw new TorchCheckpointError(
+          f.path,
+          `tensor ${t.dtype}[${t.shape}] at offset ${t.offset} with stride [${t.stride}] needs ${t.offset + spanElems} elements of storage '${t.storage.key}', which holds ${storageBytes / es}`,
+        );
+      }
+      const span = f.read(offset + t.offset * es, spanElems * es, `storage '${t.storage.key}'`);
+      let contiguous = spanElems === numel;
+      let expect = 1;
+      for (let i = t.shape.length - 1; i >= 0 && contiguous; i--) {
+        if (t.shape[i] !== 1 && t.stride[i] !== expect) contiguous = false;
+        expect *= t.shape[i]!;
+      }
+      bytes = contiguous ? span : gather(span, es, t.shape, t.stride, numel);
+      if (loc.byteSwap) swapBytes(bytes, es);
+    }
+    const out: StTensor = { dtype: info.st, shape: [...t.shape], data: typedArray(t.dtype, bytes) };
+    cache.set(t, out);
+    return out;
+  };
+  const materialize = (value: unknown): unknown => {
+    const seen = new Set<unknown>();
+    const fix = (v: unknown): unknown => {
+      if (v instanceof TensorRef) return readTensor(v);
+      if (typeof v !== "object" || v === null || seen.has(v)) return v;
+      seen.add(v);
+      if (v instanceof Map) {
+        for (const [k, x] of v) if (x instanceof TensorRef || (typeof x === "object" && x !== null)) v.set(k, fix(x));
+      } else if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) v[i] = fix(v[i]);
+      } else if (v instanceof Set) {
+        const items = [...v].map(fix);
+        v.clear();
+        for (const x of items) v.add(x);
+      } else if (!ArrayBuffer.isView(v) && !(v instanceof PyGlobal) && !(v instanceof StorageRef)) {
+        const o = v as Record<string, unknown>;
+        for (const k of Object.keys(o)) o[k] = fix(o[k]);
+      }
+      return v;
+    };
+    return fix(value);
+  };
+  return { path: f.path, format, root, materialize, readTensor, close: () => f.close() };
+}
+
+function wrapPickle<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof PickleError || e instanceof TorchCheckpointError) throw e;
+    throw new TorchCheckpointError(path, (e as Error).message);
+  }
+}
+
+function openZip(f: FileBytes): TorchCheckpoint {
+  const entries = readZipDirectory(f);
+  const pkls = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
+  if (pkls.length !== 1) {
+    const ts = [...entries.keys()].some((n) => /^[^/]+\/constants\.pkl$/.test(n));
+    throw new TorchCheckpointError(
+      f.path,
+      ts
+        ? "this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint"
+        : pkls.length
+          ? `zip archive holds ${pkls.length} data.pkl records (expected one)`
+          : "zip archive has no '<name>/data.pkl' record (not a torch.save checkpoint)",
+    );
+  }
+  const prefix = pkls[0]!.slice(0, -"data.pkl".length);
+  let byteSwap = false;
+  const order = entries.get(`${prefix}byteorder`);
+  if (order) {
+    const s = Buffer.from(readEntry(f, order)).toString("latin1").trim();
+    if (s !== "little" && s !== "big") throw new TorchCheckpointError(f.path, `'${prefix}byteorder' says '${s}' (expected little or big)`);
+    byteSwap = s === "big";
+  }
+  const pkl = readEntry(f, entries.get(pkls[0]!)!);
+  const { load } = makePersistentLoad(false);
+  const source = `${f.path} (${pkls[0]})`;
+  const root = unpickle(pkl, { source, globals: TORCH_GLOBALS, persistentLoad: load }).value;
+  const located = new Map<string, { offset: number; bytes: number }>();
+  return openAs(f, "zip", root, {
+    byteSwap,
+    locate: (s) => {
+      const hit = located.get(s.key);
+      if (hit) return hit;
+      const name = `${prefix}data/${s.key}`;
+      const e = entries.get(name);
+      if (!e) throw new TorchCheckpointError(f.path, `zip archive lacks the storage record '${name}' (truncated or corrupt?)`);
+      if (e.method !== 0) throw new TorchCheckpointError(f.path, `storage record '${name}' is compressed (expected stored)`);
+      const need = s.numel * DTYPES[s.dtype].bytes;
+      if (e.size < need) throw new TorchCheckpointError(f.path, `storage record '${name}' has ${e.size} bytes, expected ${need} (${s.numel} × ${s.dtype})`);
+      const r = { offset: entryDataOffset(f, e), bytes: e.size };
+      located.set(s.key, r);
+      return r;
+    },
+  });
+}
+
+function openLegacy(f: FileBytes): TorchCheckpoint {
+  const src = f.source();
+  const next = (what: string, offset: number, opts: Partial<Parameters<typeof unpickle>[1]> = {}) =>
+    unpickle(src, { source: `${f.path} (${what})`, globals: SAFE_GLOBALS, ...opts, offset });
+  const magic = next("magic number", 0);
+  if (magic.value !== LEGACY_MAGIC) throw new TorchCheckpointError(f.path, "not a PyTorch checkpoint: the first pickle is not the torch.save magic number");
+  const proto = next("protocol version", magic.end);
+  if (proto.value !== LEGACY_PROTOCOL_VERSION) throw new TorchCheckpointError(f.path, `legacy protocol version ${String(proto.value)} is not supported (expected ${LEGACY_PROTOCOL_VERSION})`);
+  const sys = next("sys_info", proto.end);
+  const info = sys.value instanceof Map ? sys.value : new Map();
+  const byteSwap = info.get("little_endian") === false;
+  const { load, storages } = makePersistentLoad(true);
+  const main = next("object pickle", sys.end, { globals: TORCH_GLOBALS, persistentLoad: load });
+  const keysP = next("storage keys", main.end);
+  const keys = keysP.value;
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === "string")) throw new TorchCheckpointError(f.path, "the storage-key pickle is not a list of strings");
+  const located = new Map<string, { offset: number; bytes: number }>();
+  let pos = keysP.end;
+  for (const key of keys as string[]) {
+    const s = storages.get(key);
+    if (!s) throw new TorchCheckpointError(f.path, `storage '${key}' is listed but no tensor uses it (cannot tell its element size)`);
+    const head = f.read(pos, 8, `the size of storage '${key}'`);
+    const numel = Number(new DataView(head.buffer).getBigInt64(0, true));
+    const bytes = numel * DTYPES[s.dtype].bytes;
+    if (numel < 0 || pos + 8 + bytes > f.size) {
+      throw new TorchCheckpointError(f.path, `storage '${key}' (${numel} × ${s.dtype}) runs past the end of the file at byte ${pos + 8 + bytes} (file is ${f.size} bytes; truncated?)`);
+    }
+    located.set(key, { offset: pos + 8, bytes });
+    pos += 8 + bytes;
+  }
+  return openAs(f, "legacy", main.value, {
+    byteSwap,
+    locate: (s) => {
+      const r = located.get(s.key);
+      if (!r) throw new TorchCheckpointError(f.path, `storage '${s.key}' is not in the file's storage list`);
+      return r;
+    },
+  });
+}
+
+/** Open a torch.save file: parses the object tree; tensor data is read on demand. */
+export function openTorchCheckpoint(path: string): TorchCheckpoint {
+  const f = new FileBytes(path);
+  try {
+    if (f.size < 4) throw new TorchCheckpointError(path, `file is ${f.size} bytes (empty or truncated; expected a zip archive or a pickle)`);
+    const head = f.read(0, Math.min(f.size, 512), "file header");
+    if (head[0] === 0x50 && head[1] === 0x4b) return wrapPickle(path, () => openZip(f));
+    if (head[0] === 0x80) return wrapPickle(path, () => openLegacy(f));
+    if (head.length >= 262 && Buffer.from(head.subarray(257, 262)).toString("latin1") === "ustar") {
+      throw new TorchCheckpointError(path, "tar-format checkpoints (PyTorch < 0.4) are not supported");
+    }
+    throw new TorchCheckpointError(path, "not a PyTorch checkpoint (expected a zip archive or a pickle)");
+  } catch (e) {
+    f.close();
+    throw e;
+  }
+}
+
+/** Read a whole checkpoint: nested values (dicts as Maps) with tensors as StTensors. */
+export function loadTorchCheckpoint(path: string): unknown {
+  const ck = openTorchCheckpoint(path);
+  try {
+    return wrapPickle(path, () => ck.materialize(ck.root));
+  } finally {
+    ck.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// State dicts
+
+export type CheckpointEntry = "model" | "ema";
+
+function isStTensor(v: unknown): v is StTensor {
+  return typeof v === "object" && v !== null && typeof (v as StTensor).dtype === "string" && Array.isArray((v as StTensor).shape) && ArrayBuffer.isView((v as StTensor).data);
+}
+
+const isTensor = (v: unknown) => v instanceof TensorRef || isStTensor(v);
+
+function isStateDict(v: unknown): v is Map<unknown, unknown> {
+  if (!(v instanceof Map)) return false;
+  for (const [k, x] of v) if (typeof k !== "string" || !isTensor(x)) return false;
+  return true;
+}
+
+function describeKeys(m: Map<unknown, unknown>): string {
+  const ks = [...m.keys()].map(String);
+  return ks.length ? ks.slice(0, 12).join(", ") + (ks.length > 12 ? ", …" : "") : "none";
+}
+
+/**
+ * Pick the state dict out of a checkpoint object (lazy or materialized): a
+ * train.py checkpoint's `ema` (as the official sample.py does) unless `entry`
+ * names another, a plain state dict as is; a DDP `module.` prefix on every key
+ * is stripped. Returns the entry used (null for a plain state dict).
+ */
+export function selectStateDict<T = StTensor>(obj: unknown, entry?: CheckpointEntry, source = "checkpoint"): { entry: string | null; stateDict: Map<string, T> } {
+  if (!(obj instanceof Map)) throw new Error(`${source}: the checkpoint is ${Array.isArray(obj) ? "a list" : obj === null ? "None" : typeof obj}, not a dict`);
+  let picked: string | null = null;
+  let dict: Map<unknown, unknown>;
+  const sub = (k: string) => {
+    const v = obj.get(k);
+    return v instanceof Map ? v : undefined;
+  };
+  if (entry) {
+    const v = sub(entry);
+    if (!v) {
+      throw new Error(
+        isStateDict(obj)
+          ? `${source}: is a plain state dict; it has no '${entry}' entry`
+          : `${source}: has no '${entry}' entry (entries: ${describeKeys(obj)})`,
+      );
+    }
+    [picked, dict] = [entry, v];
+  } else if (sub("ema")) {
+    [picked, dict] = ["ema", sub("ema")!];
+  } else if (isStateDict(obj)) {
+    dict = obj;
+  } else {
+    const k = ["model", "state_dict"].find((k) => sub(k));
+    if (!k) throw new Error(`${source}: neither a state dict nor a train.py checkpoint (entries: ${describeKeys(obj)})`);
+    [picked, dict] = [k, sub(k)!];
+  }
+  const what = picked ? `entry '${picked}'` : "state dict";
+  const out = new Map<string, T>();
+  for (const [k, v] of dict) {
+    if (typeof k !== "string") throw new Error(`${source}: ${what} has a non-string key ${String(k)}`);
+    if (!isTensor(v)) throw new Error(`${source}: ${what}['${k}'] is not a tensor`);
+    out.set(k, v as T);
+  }
+  const keys = [...out.keys()];
+  if (keys.length && keys.every((k) => k.startsWith("module."))) {
+    const stripped = new Map<string, T>();
+    for (const [k, v] of out) stripped.set(k.slice("module.".length), v);
+    return { entry: picked, stateDict: stripped };
+  }
+  return { entry: picked, stateDict: out };
+}
+
+/** The state dict of a loaded checkpoint (see selectStateDict); every value is an StTensor. */
+export function extractStateDict(obj: unknown, entry?: CheckpointEntry): Map<string, StTensor> {
+  const { stateDict } = selectStateDict<unknown>(obj, entry);
+  for (const [k, v] of stateDict) if (!isStTensor(v)) throw new Error(`checkpoint: '${k}' is not loaded (use loadTorchCheckpoint or loadTorchStateDict)`);
+  return stateDict as Map<string, StTensor>;
+}
+
+/**
+ * Read only the state dict of a checkpoint (a train.py checkpoint's other
+ * entries, such as the optimizer moments, are never read from disk).
+ */
+export function loadTorchStateDict(path: string, entry?: CheckpointEntry): { stateDict: Map<string, StTensor>; entry: string | null; format: "zip" | "legacy" } {
+  const ck = openTorchCheckpoint(path);
+  try {
+    const sel = selectStateDict<TensorRef | StTensor>(ck.root, entry, path);
+    const stateDict = new Map<string, StTensor>();
+    wrapPickle(path, () => {
+      for (const [k, v] of sel.stateDict) stateDict.set(k, v instanceof TensorRef ? ck.readTensor(v) : v);
+    });
+    return { stateDict, entry: sel.entry, format: ck.format };
+  } finally {
+    ck.close();
+  }
+}
