@@ -14,7 +14,7 @@ export function loadConfigFile(path: string): DiTConfig {
   try {
     json = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
   } catch (e) {
-    throw new Error(`${path}: cannot read a JSON config (${e instanceof Error ? e.message : String(e)})`);
+    throw new Error(`${path}: cannot read a JSON config (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }
   return configFromJson(json, path);
 }

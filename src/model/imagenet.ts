@@ -56,8 +56,18 @@ const WNID_TO_ID = new Map(IMAGENET_CLASSES.map((c) => [c.wnid, c.id]));
 
 const MAX_LISTED = 10;
 
+/** "id: display name", followed by the synonym that matched `q` when the display name is not it. */
+function candidate(id: number, q: string): string {
+  const c = IMAGENET_CLASSES[id]!;
+  const names = NORMALIZED[id]!;
+  if (names[0]!.includes(q)) return label(c);
+  const hit = names.findIndex((n) => n.includes(q));
+  return hit > 0 ? `${label(c)} (${c.names[hit]})` : label(c);
+}
+
 function ambiguous(query: string, kind: string, ids: readonly number[]): Error {
-  const shown = ids.slice(0, MAX_LISTED).map((i) => label(IMAGENET_CLASSES[i]!));
+  const q = normalize(query);
+  const shown = ids.slice(0, MAX_LISTED).map((i) => candidate(i, q));
   const more = ids.length > MAX_LISTED ? `, … (${ids.length - MAX_LISTED} more)` : "";
   return new Error(
     `ImageNet class "${query}" is ambiguous: ${ids.length} classes ${kind}: ${shown.join("; ")}${more}. ` +

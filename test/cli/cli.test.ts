@@ -1,0 +1,104 @@
+/** The `dit` command: help, flops against the paper, forward on a fixture, JSON output. */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { runForwardCommand } from "../../src/cli/forward.js";
+import { flopsTable } from "../../src/cli/flops.js";
+import { readSafetensors, toFloat32, writeSafetensors } from "../../src/io/safetensors.js";
+import { FIXTURE_ROOT, fixtureCases } from "../fixture-root.js";
+import { relErr } from "../helpers.js";
+
+const BIN = fileURLToPath(new URL("../../bin/dit.mjs", import.meta.url));
+const dit = (...args: string[]) => execFileSync(process.execPath, [BIN, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+
+/** The paper's Table 4 / Fig. 2 Gflops at 256 px (DIT-FACTS.md), B/4 excepted: the paper's 5.56 is not reproducible (5.5664). */
+const PAPER_GFLOPS: Record<string, number> = {
+  "DiT-S/8": 0.36, "DiT-S/4": 1.41, "DiT-S/2": 6.06, "DiT-B/8": 1.42, "DiT-B/2": 23.01,
+  "DiT-L/8": 5.01, "DiT-L/4": 19.7, "DiT-L/2": 80.71, "DiT-XL/8": 7.39, "DiT-XL/4": 29.05, "DiT-XL/2": 118.64,
+};
+const PAPER_BLOCKS: Record<string, [number, number]> = {
+  // Gflops, params in millions (truncated), DiT-XL/2 256 px
+  "in-context": [119.37, 449], "cross-attention": [137.62, 598], adaLN: [118.56, 600], "adaLN-Zero": [118.64, 675],
+};
+
+describe("dit command line", () => {
+  const tmp = mkdtempSync(join(tmpdir(), "dit-cli-"));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it("--help lists the commands; each command has --help", () => {
+    const help = dit("--help");
+    for (const c of ["flops", "forward", "bench", "export"]) {
+      assert.match(help, new RegExp(`\\b${c}\\b`));
+      assert.match(dit(c, "--help"), /Usage: dit/);
+    }
+  });
+
+  it("flops reproduces the paper's Gflops (±0.01) and the conditioning-block counts", () => {
+    const rows = flopsTable(256);
+    for (const [model, g] of Object.entries(PAPER_GFLOPS)) {
+      const r = rows.find((x) => x.model === model && x.block === "adaLN-Zero")!;
+      assert.ok(Math.abs(r.gflops - g) <= 0.01, `${model}: ${r.gflops} vs paper ${g}`);
+    }
+    const b4 = rows.find((x) => x.model === "DiT-B/4" && x.block === "adaLN-Zero")!;
+    assert.ok(Math.abs(b4.gflops - 5.5664) < 1e-3);
+    for (const [block, [g, m]] of Object.entries(PAPER_BLOCKS)) {
+      const r = rows.find((x) => x.model === "DiT-XL/2" && x.block === block)!;
+      assert.ok(Math.abs(r.gflops - g) <= 0.01, `${block}: ${r.gflops} vs ${g}`);
+      assert.equal(Math.floor(r.params / 1e6), m, `${block} params ${r.params}`);
+    }
+    assert.equal(rows.find((x) => x.model === "DiT-XL/2" && x.block === "adaLN-Zero")!.params, 675129632);
+  });
+
+  it("flops --json prints one compact JSON line with the documented fields", () => {
+    const out = dit("flops", "--json", "--model", "XL/2", "--block", "adaLN-Zero");
+    assert.equal(out.trim().split("\n").length, 1);
+    assert.deepEqual(JSON.parse(out), [{ model: "DiT-XL/2", block: "adaLN-Zero", resolution: 256, params: 675129632, gflops: 118.638 }]);
+    const all = JSON.parse(dit("flops", "--json")) as { block: string }[];
+    assert.equal(all.length, 48);
+    assert.deepEqual([...new Set(all.map((r) => r.block))].sort(), ["adaLN", "adaLN-Zero", "cross-attention", "in-context"]);
+  });
+
+  it("an unknown model fails with a clear message and a non-zero exit", () => {
+    assert.throws(() => dit("flops", "--model", "XL/3"), (e: { status: number; stderr: string }) => e.status !== 0 && /unknown model 'XL\/3'/.test(e.stderr));
+  });
+
+  const models = fixtureCases("dit-reference/models");
+  for (const name of models.filter((m) => m === "tiny_p2" || m === "nosigma")) {
+    it(`forward on fixture ${name}: forward and forward_with_cfg match the official outputs`, async () => {
+      const dir = join(FIXTURE_ROOT, "dit-reference/models", name);
+      const io = readSafetensors(join(dir, "io.safetensors")).tensors;
+      const plain = join(tmp, `${name}-in.safetensors`);
+      writeSafetensors(plain, { x: io.get("input.x")!, t: io.get("input.t")!, y: io.get("input.y")! });
+      const out1 = join(tmp, `${name}-out.safetensors`);
+      await runForwardCommand({ weights: join(dir, "weights.safetensors"), config: join(dir, "config.json"), inputs: plain, out: out1, quiet: true });
+      const f = readSafetensors(out1).tensors.get("forward")!;
+      assert.ok(relErr(toFloat32(f.data), toFloat32(io.get("out.forward")!.data)) <= 1e-5);
+
+      const cfgIn = join(tmp, `${name}-cfg.safetensors`);
+      writeSafetensors(cfgIn, { x: io.get("cfg.x")!, t: io.get("cfg.t")!, y: io.get("cfg.y")!, cfg_scale: io.get("cfg.scale")! });
+      const out2 = join(tmp, `${name}-cfg-out.safetensors`);
+      const json = JSON.parse(
+        dit("forward", "--weights", join(dir, "weights.safetensors"), "--config", join(dir, "config.json"), "--inputs", cfgIn, "--out", out2, "--json"),
+      ) as { tensors: string[] };
+      assert.deepEqual(json.tensors, ["forward", "forward_with_cfg"]);
+      const g = readSafetensors(out2).tensors.get("forward_with_cfg")!;
+      assert.ok(relErr(toFloat32(g.data), toFloat32(io.get("out.forward_with_cfg")!.data)) <= 1e-5);
+    });
+  }
+
+  it("forward with an inputs file lacking y names what is missing", async () => {
+    const dir = join(FIXTURE_ROOT, "dit-reference/models/tiny_p2");
+    const io = readSafetensors(join(dir, "io.safetensors")).tensors;
+    const bad = join(tmp, "noy.safetensors");
+    writeSafetensors(bad, { x: io.get("input.x")!, t: io.get("input.t")! });
+    await assert.rejects(
+      runForwardCommand({ weights: join(dir, "weights.safetensors"), config: join(dir, "config.json"), inputs: bad, out: join(tmp, "never.safetensors"), quiet: true }),
+      /missing tensor 'y'/,
+    );
+    assert.throws(() => readFileSync(join(tmp, "never.safetensors")));
+  });
+});
