@@ -515,11 +515,15 @@ export class Lowerer {
       const a2 = this.g.reshape(aT, aPhysT, [m, kdim]);
       const b2 = this.g.reshape(bT, bPhysT, [n, kdim]);
       // ONNX Runtime has Gemm for floats only; integer dots use MatMul.
-      prod = isFloat(a.dtype) ? this.gemm(a2, b2) : this.g.op("MatMul", [a2, this.g.transpose(b2, [1, 0])]);
+      prod = isFloat(a.dtype) ? this.gemm(a2, b2, m, n, kdim) : this.g.op("MatMul", [a2, this.g.transpose(b2, [1, 0])]);
     } else {
       const a3 = this.g.reshape(aT, aPhysT, [B, m, kdim]);
       const b3 = this.g.reshape(bT, bPhysT, [B, n, kdim]);
-      prod = this.g.op("MatMul", [a3, this.g.transpose(b3, [0, 2, 1], [B, n, kdim])]);
+      const va = this.transposedView(a3, [B, m, kdim]); // (B, k, m)
+      const vb = this.transposedView(b3, [B, n, kdim]); // (B, k, n)
+      const lhs = va ? this.g.op("Transpose", [va], { perm: [0, 2, 1] }) : a3;
+      const rhs = vb ?? this.g.transpose(b3, [0, 2, 1], [B, n, kdim]);
+      prod = this.g.op("MatMul", [lhs, rhs]);
     }
     // (B, m, n) -> [batch dims, M dims, N dims, trivial ones] -> original axis order
     const order = [...batch, ...M, ...N, ...one];
@@ -565,20 +569,73 @@ export class Lowerer {
   }
 
   /** C = A · Bᵀ with A (m, k), B (n, k); folds producing transposes into transA/transB. */
-  private gemm(a: string, b: string): string {
+  private gemm(a: string, b: string, m: number, n: number, k: number): string {
     let transA = 0;
     let transB = 1;
     const pa = this.g.producerOf(a);
+    const va = this.transposedView(a, [m, k]);
     if (pa && pa.op === "Transpose" && (pa.attrs.perm as number[]).join() === "1,0") {
       a = pa.inputs[0]!;
       transA = 1;
+    } else if (va) {
+      a = va;
+      transA = 1;
     }
     const pb = this.g.producerOf(b);
+    const vb = this.transposedView(b, [n, k]);
     if (pb && pb.op === "Transpose" && (pb.attrs.perm as number[]).join() === "1,0") {
       b = pb.inputs[0]!;
       transB = 0;
+    } else if (vb) {
+      b = vb;
+      transB = 0;
     }
     return this.g.op("Gemm", [a, b], { transA, transB });
+  }
+
+  /**
+   * If `name` (shape [B?, rows, cols]) is Reshape(Transpose(X)) and X is laid
+   * out as [B…, cols…, rows…], return X reshaped to [B?, cols, rows]: the
+   * matrix is then used transposed (Gemm's transA/transB, or a last-two-axes
+   * Transpose that ONNX Runtime fuses into MatMul) instead of copying X. This
+   * is the layout of every weight gradient (dW = dyᵀ·x over the N·T tokens)
+   * and of attention's backward products.
+   */
+  private transposedView(name: string, dims: number[]): string | undefined {
+    const r = this.g.producerOf(name);
+    if (r?.op !== "Reshape") return undefined;
+    const t = this.g.producerOf(r.inputs[0]!);
+    if (t?.op !== "Transpose") return undefined;
+    const X = t.inputs[0]!;
+    const S = this.g.shapeOf(X);
+    if (!S) return undefined;
+    const perm = t.attrs.perm as number[];
+    const groups: number[][] = [];
+    let j = 0;
+    for (const size of dims) {
+      const g: number[] = [];
+      let prod = 1;
+      while (j < perm.length && prod < size) {
+        prod *= S[perm[j]!]!;
+        g.push(perm[j++]!);
+      }
+      if (prod !== size) return undefined;
+      groups.push(g);
+    }
+    while (j < perm.length) {
+      if (S[perm[j]!] !== 1) return undefined;
+      groups[groups.length - 1]!.push(perm[j++]!);
+    }
+    const big = (g: number[]) => g.filter((i) => S[i]! > 1);
+    const inc = (g: number[]) => g.every((v, i) => i === 0 || v > g[i - 1]!);
+    const batch = dims.length === 3 ? big(groups[0]!) : [];
+    const rows = big(groups[groups.length - 2]!);
+    const cols = big(groups[groups.length - 1]!);
+    // X must be ordered [batch…, cols…, rows…] for the view to be a plain reshape
+    const order = [...batch, ...cols, ...rows];
+    if (!inc(order)) return undefined;
+    const view = dims.length === 3 ? [dims[0]!, dims[2]!, dims[1]!] : [dims[1]!, dims[0]!];
+    return this.g.reshape(X, S, view);
   }
 }
 

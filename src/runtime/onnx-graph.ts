@@ -127,6 +127,7 @@ export class Graph {
       shape = undefined;
     }
     if (perm.every((p, i) => p === i)) return x;
+    if (shape) this.shapes.set(x, shape);
     if (shape) {
       const big = perm.filter((p) => shape![p]! !== 1);
       if (big.every((p, i) => i === 0 || p > big[i - 1]!)) {
