@@ -4,16 +4,19 @@
  *
  *   npm run bench                 all benchmarks
  *   npm run bench -- --no-eager   skip the (slow) jax-js eager rows
+ *   npm run bench -- --no-models  skip the whole-model rows
  *   npm run bench -- --json       one JSON line on stdout
  */
 import { cpus } from "node:os";
 import { initJax } from "../src/runtime/jax.js";
 import { table } from "../src/cli/output.js";
+import { benchModel, type ModelBenchResult } from "../src/cli/bench.js";
 import { BLOCK_CASES, benchBlock, type BlockRow } from "./blocks.js";
 
 const args = process.argv.slice(2);
 const json = args.includes("--json");
 const eager = !args.includes("--no-eager");
+const models = !args.includes("--no-models");
 const runs = 5;
 
 await initJax();
@@ -24,6 +27,17 @@ const rows: BlockRow[] = [];
 for (const bc of BLOCK_CASES) {
   process.stderr.write(`benchmarking ${bc.name} (N=${bc.N}, T=${bc.T}, D=${bc.D})…\n`);
   rows.push(...(await benchBlock(bc, { eager, runs })));
+}
+
+// Whole models, forward, random weights, 256×256 (latent 32×32×4), block by block.
+const modelRows: ModelBenchResult[] = [];
+if (models) {
+  for (const name of ["DiT-S/2", "DiT-B/2", "DiT-XL/2"]) {
+    for (const batch of [1, 8]) {
+      process.stderr.write(`benchmarking ${name} forward, batch ${batch}…\n`);
+      modelRows.push(await benchModel(name, { batch, runs }));
+    }
+  }
 }
 
 const get = (c: string, pass: string, path: string) => rows.find((r) => r.case === c && r.pass === pass && r.path === path);
@@ -40,7 +54,7 @@ const ratios = BLOCK_CASES.map((bc) => {
 });
 
 if (json) {
-  process.stdout.write(JSON.stringify({ machine, blocks: rows, ratios }) + "\n");
+  process.stdout.write(JSON.stringify({ machine, blocks: rows, ratios, models: modelRows }) + "\n");
 } else {
   console.log(`\nDiT blocks (median of ${runs} after warm-up; ${machine})\n`);
   console.log(table(["block", "pass", "path", "ms", "GFLOP/s"], rows.map((r) => [r.case, r.pass, r.path, r.ms.toFixed(1), r.gflopsPerS.toFixed(1)])));
@@ -51,4 +65,13 @@ if (json) {
       ratios.map((r) => [r.case, r.forwardVsNative.toFixed(2), r.fwdBwdSpeedupVsEager?.toFixed(2) ?? "skipped"]),
     ),
   );
+  if (modelRows.length) {
+    console.log(`\nWhole models, forward at 256×256 (median of ${runs} after warm-up)\n`);
+    console.log(
+      table(
+        ["model", "batch", "ms", "GFLOP/s", "peak RSS MB"],
+        modelRows.map((r) => [r.model, r.batch, r.median_ms.toFixed(1), r.gflops_per_s.toFixed(1), r.peak_rss_mb]),
+      ),
+    );
+  }
 }
