@@ -1,6 +1,7 @@
 /** The `dit` command line. */
 import { Command, CommanderError } from "commander";
 import { registerBench } from "./bench.js";
+import { registerConvert } from "./convert.js";
 import { registerExport } from "./export.js";
 import { registerFlops } from "./flops.js";
 import { registerForward } from "./forward.js";
@@ -15,6 +16,7 @@ program
 
 registerFlops(program);
 registerForward(program);
+registerConvert(program);
 registerBench(program);
 registerExport(program);
 

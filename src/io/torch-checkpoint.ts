@@ -18,7 +18,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
-import { PickleError, PyGlobal, SAFE_GLOBALS, unpickle, type ByteSource, type GlobalTable } from "./pickle.js";
+import { defineKey, PickleError, PyGlobal, SAFE_GLOBALS, unpickle, type ByteSource, type GlobalTable } from "./pickle.js";
 import type { SafetensorsDType, StArray, StTensor } from "./safetensors.js";
 
 /** Element types a checkpoint tensor can have here. */
@@ -479,7 +479,10 @@ function openAs(f: FileBytes, format: "zip" | "legacy", root: unknown, loc: Stor
         for (const x of items) v.add(x);
       } else if (!ArrayBuffer.isView(v) && !(v instanceof PyGlobal) && !(v instanceof StorageRef)) {
         const o = v as Record<string, unknown>;
-        for (const k of Object.keys(o)) o[k] = fix(o[k]);
+        for (const k of Object.keys(o)) {
+          const x = fix(o[k]);
+          if (x !== o[k]) defineKey(o, k, x); // never `o[k] = …`: a '__proto__' key would set the prototype
+        }
       }
       return v;
     };

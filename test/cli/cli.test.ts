@@ -31,7 +31,7 @@ describe("dit command line", () => {
 
   it("--help lists the commands; each command has --help", () => {
     const help = dit("--help");
-    for (const c of ["flops", "forward", "bench", "export"]) {
+    for (const c of ["flops", "forward", "convert", "bench", "export"]) {
       assert.match(help, new RegExp(`\\b${c}\\b`));
       assert.match(dit(c, "--help"), /Usage: dit/);
     }
