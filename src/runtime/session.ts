@@ -10,6 +10,8 @@ import { Tensor } from "./tensor.js";
 export interface SessionOptions {
   /** Intra-op threads; default: every core. */
   threads?: number;
+  /** Let idle pool threads spin-wait between ops (default off; see `DIT_ORT_SPIN=1`). */
+  spinning?: boolean;
   /** Execution providers, default ["cpu"]; "cuda" where the user has it. */
   providers?: string[];
 }
@@ -22,9 +24,13 @@ export class Session {
   ) {}
 
   static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+    opts = { spinning: process.env.DIT_ORT_SPIN === "1", ...opts };
     const s = await ort.InferenceSession.create(model, {
       intraOpNumThreads: opts.threads ?? availableParallelism(),
       interOpNumThreads: 1,
+      // Spinning pool threads would compete with the JavaScript thread, which
+      // prepares the next stage between runs on a 2-core machine.
+      extra: { session: { intra_op: { allow_spinning: opts.spinning ? "1" : "0" } } },
       graphOptimizationLevel: "all",
       executionProviders: opts.providers ?? ["cpu"],
     });

@@ -33,7 +33,7 @@ describe("DiT model", () => {
   before(setupJax);
 
   for (const block of BLOCK_TYPES) {
-    it(`${block}: compiled forward matches jax-js eager; parameter count matches countParams`, async () => {
+    it(`${block}: compiled forward (whole graph and staged) matches jax-js eager; parameter count matches countParams`, async () => {
       const c = tiny({ block });
       const w = randomWeights(c, 1);
       const total = [...w.values()].reduce((s, t) => s + t.data.length, 0);
@@ -41,6 +41,8 @@ describe("DiT model", () => {
       const { x, t, y } = inputs(c, 3, 2);
       const a = await new DiT(c, w).forward(x, t, y);
       const b = await new DiT(c, w, { backend: "eager" }).forward(x, t, y);
+      const staged = await new DiT(c, w, { execution: "staged" }).forward(x, t, y);
+      assert.ok(relErr(staged.data as Float32Array, b.data as Float32Array) < 1e-4, "staged execution");
       assert.deepEqual(a.shape, [3, 8, 8, 8]);
       const err = relErr(a.data as Float32Array, b.data as Float32Array);
       assert.ok(err < 1e-4, `relative error ${err}`);
