@@ -36,8 +36,10 @@ export class SafetensorsError extends Error {
   }
 }
 
-function makeArray(dtype: SafetensorsDType, bytes: Uint8Array): StArray {
-  const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+/** A typed array of `dtype` over `bytes` (copied only when not already a whole, aligned buffer). */
+export function makeArray(dtype: SafetensorsDType, bytes: Uint8Array): StArray {
+  const whole = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength;
+  const buf = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
   switch (dtype) {
     case "F32":
       return new Float32Array(buf);

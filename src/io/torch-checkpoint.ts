@@ -19,7 +19,7 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
 import { defineKey, PickleError, PyGlobal, SAFE_GLOBALS, unpickle, type ByteSource, type GlobalTable } from "./pickle.js";
-import type { SafetensorsDType, StArray, StTensor } from "./safetensors.js";
+import { makeArray, type SafetensorsDType, type StTensor } from "./safetensors.js";
 
 /** Element types a checkpoint tensor can have here. */
 export type TorchDType = "float32" | "float64" | "float16" | "bfloat16" | "int64" | "int32" | "int16" | "int8" | "uint8" | "bool";
@@ -398,30 +398,6 @@ function gather(span: Uint8Array, es: number, shape: number[], stride: number[],
   return out;
 }
 
-function typedArray(dtype: TorchDType, bytes: Uint8Array): StArray {
-  const buf = bytes.buffer.byteLength === bytes.byteLength && bytes.byteOffset === 0 ? bytes.buffer : bytes.slice().buffer;
-  switch (dtype) {
-    case "float32":
-      return new Float32Array(buf);
-    case "float64":
-      return new Float64Array(buf);
-    case "int64":
-      return new BigInt64Array(buf);
-    case "int32":
-      return new Int32Array(buf);
-    case "int16":
-      return new Int16Array(buf);
-    case "int8":
-      return new Int8Array(buf);
-    case "float16":
-    case "bfloat16":
-      return new Uint16Array(buf);
-    case "uint8":
-    case "bool":
-      return new Uint8Array(buf);
-  }
-}
-
 function swapBytes(b: Uint8Array, es: number): void {
   if (es === 1) return;
   for (let i = 0; i < b.length; i += es) b.subarray(i, i + es).reverse();
@@ -459,7 +435,7 @@ function openAs(f: FileBytes, format: "zip" | "legacy", root: unknown, loc: Stor
       bytes = contiguous ? span : gather(span, es, t.shape, t.stride, numel);
       if (loc.byteSwap) swapBytes(bytes, es);
     }
-    const out: StTensor = { dtype: info.st, shape: [...t.shape], data: typedArray(t.dtype, bytes) };
+    const out: StTensor = { dtype: info.st, shape: [...t.shape], data: makeArray(info.st, bytes) };
     cache.set(t, out);
     return out;
   };
