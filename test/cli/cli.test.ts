@@ -51,6 +51,10 @@ describe("dit command line", () => {
       assert.equal(Math.floor(r.params / 1e6), m, `${block} params ${r.params}`);
     }
     assert.equal(rows.find((x) => x.model === "DiT-XL/2" && x.block === "adaLN-Zero")!.params, 675129632);
+    // 512 px (latent 64×64): paper 524.60 Gflops; the same rule gives 524.61 (DIT-FACTS.md), official params 676,014,368
+    const xl512 = flopsTable(512, ["DiT-XL/2"], ["adaLN-Zero"])[0]!;
+    assert.ok(Math.abs(xl512.gflops - 524.61) < 0.005, `${xl512.gflops}`);
+    assert.equal(xl512.params, 676014368);
   });
 
   it("flops --json prints one compact JSON line with the documented fields", () => {
