@@ -17,9 +17,12 @@ export {
   type DiTConfig,
   type DiTKwargs,
 } from "./model/config.js";
-export { DiT, applyGuidance, type Backend, type CfgMode, type ForwardOptions, type Intermediates, type StateDict } from "./model/dit.js";
+export { DiT, ditForward, applyGuidance, type Execution, type Backend, type CfgMode, type ForwardOptions, type Intermediates, type StateDict } from "./model/dit.js";
 export { countMacs, countParams, gflops } from "./model/flops.js";
 export { initParams, paramShapes, resizeLabelTable } from "./model/params.js";
 export { loadStateDict, saveStateDict } from "./model/weights.js";
 export { readSafetensors, writeSafetensors, SafetensorsFile } from "./io/safetensors.js";
 export { Rng } from "./util/rng.js";
+export { IMAGENET_CLASSES, className, findClass, type ImageNetClass } from "./model/imagenet.js";
+export { exportModel, lowerWholeModel } from "./model/export.js";
+export { loadTorchCheckpoint, loadTorchStateDict, openTorchCheckpoint, type CheckpointEntry } from "./io/torch-checkpoint.js";

@@ -7,7 +7,9 @@
  */
 import { basename } from "node:path";
 import { Option, type Command } from "commander";
-import { writeSafetensors, type StArray, type StTensor } from "../io/safetensors.js";
+import { floatTensorToF32, writeSafetensors, type StArray, type StTensor } from "../io/safetensors.js";
+
+export { floatTensorToF32 };
 import { loadTorchStateDict, type CheckpointEntry } from "../io/torch-checkpoint.js";
 import { printJson } from "./output.js";
 
@@ -24,37 +26,6 @@ export interface ConvertSummary {
   tensors: number;
   /** Total elements over all tensors. */
   params: number;
-}
-
-const F16_EXP = new Float32Array(32).map((_, e) => 2 ** (e - 15));
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * F16_EXP[e]! * (1 + m / 1024);
-}
-
-/** A float tensor's values as float32 (float16 / bfloat16 bits decoded, float64 rounded). */
-export function floatTensorToF32(t: StTensor): Float32Array {
-  switch (t.dtype) {
-    case "F32":
-      return t.data as Float32Array;
-    case "F64":
-      return Float32Array.from(t.data as Float64Array);
-    case "F16":
-      return Float32Array.from(t.data as Uint16Array, halfToFloat);
-    case "BF16": {
-      const bits = new Uint32Array(t.data.length);
-      const src = t.data as Uint16Array;
-      for (let i = 0; i < src.length; i++) bits[i] = src[i]! << 16;
-      return new Float32Array(bits.buffer);
-    }
-    default:
-      throw new TypeError(`${t.dtype} is not a float dtype`);
-  }
 }
 
 const FLOATS = new Set(["F32", "F64", "F16", "BF16"]);

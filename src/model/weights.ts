@@ -1,18 +1,25 @@
 /** Loading and saving DiT weights as safetensors with the official state-dict names. */
-import { readSafetensors, toFloat32, writeSafetensors } from "../io/safetensors.js";
+import { floatTensorToF32, readSafetensors, writeSafetensors } from "../io/safetensors.js";
+import { loadTorchStateDict, type CheckpointEntry } from "../io/torch-checkpoint.js";
 import { Tensor } from "../runtime/tensor.js";
 import type { StateDict } from "./dit.js";
 
-/** Read a state dict (every tensor converted to float32). */
-export function loadStateDict(path: string): StateDict {
-  const { tensors } = readSafetensors(path);
+/**
+ * Read a state dict, every float tensor as float32: safetensors, or a PyTorch
+ * checkpoint (`.pt`/`.pth`/`.ckpt`, read without executing code; from a
+ * train.py checkpoint the `ema` entry unless `entry` says otherwise).
+ */
+export function loadStateDict(path: string, entry?: CheckpointEntry): StateDict {
+  const tensors = /\.(pt|pth|ckpt|bin)$/i.test(path) ? loadTorchStateDict(path, entry).stateDict : readSafetensors(path).tensors;
   const out: StateDict = new Map();
   for (const [k, t] of tensors) {
-    if (t.dtype === "F16" || t.dtype === "BF16") throw new Error(`${path}: tensor '${k}' is ${t.dtype}; only float32/float64 weights are supported`);
-    out.set(k, new Tensor(toFloat32(t.data), t.shape));
+    if (!FLOATS.has(t.dtype)) throw new Error(`${path}: tensor '${k}' is ${t.dtype}; model weights must be floating point`);
+    out.set(k, new Tensor(floatTensorToF32(t), t.shape));
   }
   return out;
 }
+
+const FLOATS = new Set(["F32", "F64", "F16", "BF16"]);
 
 /** Write a state dict with optional string metadata (written atomically). */
 export function saveStateDict(path: string, weights: StateDict, metadata: Record<string, string> = {}): void {

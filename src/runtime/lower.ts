@@ -279,6 +279,8 @@ export class Lowerer {
         return [this.gather(eqn)];
       case "scatter":
         return [this.scatter(eqn)];
+      case "conv":
+        return [this.conv(eqn)];
       case "jit": {
         const inner = params.jaxpr as Jaxpr;
         return this.lowerJaxpr(inner, eqn.inputs.map((a) => this.read(a)), `jit '${params.name as string}'`);
@@ -426,6 +428,117 @@ export class Lowerer {
     return { name: this.g.transpose(scattered, back), shape: [...shape], phys: [...shape], dtype: upd.dtype };
   }
 
+  /**
+   * jax-js `conv` (lhs [vmap…, N, C, xs…], rhs [vmap…, O, C, ks…]) as one ONNX
+   * Conv. Leading vmap dims fold into the batch when the kernel is broadcast
+   * over them, and otherwise become Conv groups. lhsDilation (the input
+   * gradient of a strided conv) inserts zeros with Pad + Reshape; negative
+   * padding is a Slice.
+   */
+  conv(eqn: JaxprEqn): Val {
+    const p = eqn.params as { vmapDims: number; strides: number[]; padding: [number, number][]; lhsDilation: number[]; rhsDilation: number[] };
+    const outDtype = eqn.outBinders[0]!.aval.dtype as string;
+    const outShape = [...eqn.outBinders[0]!.aval.shape];
+    const v = p.vmapDims;
+    let [x, w] = this.castTo(this.readInputs(eqn), outDtype) as [Val, Val];
+    const n = x.shape.length - 2 - v;
+    const rest = (val: Val) => val.shape.map((_, i) => i).filter((i) => i >= v);
+    x = this.materialize(x, rest(x));
+    w = this.materialize(w, rest(w));
+    const [N, C] = [x.shape[v]!, x.shape[v + 1]!];
+    const O = w.shape[v]!;
+    const xs = x.shape.slice(v + 2);
+    const ks = w.shape.slice(v + 2);
+    const ys = outShape.slice(v + 2);
+    const vShape = outShape.slice(0, v);
+    const folded = w.phys.slice(0, v).every((d) => d === 1);
+    let B: number;
+    let G = 1;
+    let xName: string;
+    let wName: string;
+    let outPhysV: number[];
+    if (folded) {
+      // the kernel is shared across the vmap dims: they are batch
+      outPhysV = x.phys.slice(0, v);
+      B = numel(outPhysV) * N;
+      xName = this.g.reshape(x.name, x.phys, [B, C, ...xs]);
+      wName = this.g.reshape(w.name, w.phys, [O, C, ...ks]);
+    } else {
+      // one kernel per vmap index: grouped Conv over the flattened vmap dims
+      outPhysV = vShape;
+      G = numel(vShape);
+      B = N;
+      const xFull = this.g.op("Expand", [x.name, this.g.int64s([...vShape, N, C, ...xs])]);
+      const wFull = this.g.op("Expand", [w.name, this.g.int64s([...vShape, O, C, ...ks])]);
+      const x4 = this.g.reshape(xFull, [...vShape, N, C, ...xs], [G, N, C, ...xs]);
+      const xT = this.g.transpose(x4, [1, 0, ...Array.from({ length: n + 1 }, (_, i) => i + 2)], [G, N, C, ...xs]);
+      xName = this.g.reshape(xT, [N, G, C, ...xs], [N, G * C, ...xs]);
+      wName = this.g.reshape(wFull, [...vShape, O, C, ...ks], [G * O, C, ...ks]);
+    }
+    // lhs dilation: zeros between elements (the trailing d-1 zeros come off the high padding)
+    let cur = [B, G * C, ...xs];
+    const lo = p.padding.map((q) => q[0]);
+    const hi = p.padding.map((q) => q[1]);
+    for (let i = 0; i < n; i++) {
+      const d = p.lhsDilation[i]!;
+      const L = cur[i + 2]!;
+      if (d === 1 || L <= 1) continue;
+      const ax = i + 2;
+      const unsq = [...cur.slice(0, ax + 1), 1, ...cur.slice(ax + 1)];
+      let t = this.g.reshape(xName, cur, unsq);
+      const pads = unsq.map(() => 0);
+      const padsHi = unsq.map((_, j) => (j === ax + 1 ? d - 1 : 0));
+      t = this.g.op("Pad", [t, this.g.int64s([...pads, ...padsHi])]);
+      const next = cur.map((c, j) => (j === ax ? c * d : c));
+      xName = this.g.reshape(t, [...cur.slice(0, ax + 1), d, ...cur.slice(ax + 1)], next);
+      cur = next;
+      hi[i] = hi[i]! - (d - 1);
+    }
+    // negative padding crops the input
+    const sAxes: number[] = [];
+    const sStarts: number[] = [];
+    const sEnds: number[] = [];
+    for (let i = 0; i < n; i++) {
+      if (lo[i]! >= 0 && hi[i]! >= 0) continue;
+      const L = cur[i + 2]!;
+      const start = Math.max(0, -lo[i]!);
+      const end = L - Math.max(0, -hi[i]!);
+      sAxes.push(i + 2);
+      sStarts.push(start);
+      sEnds.push(end);
+      cur = cur.map((c, j) => (j === i + 2 ? end - start : c));
+      lo[i] = Math.max(0, lo[i]!);
+      hi[i] = Math.max(0, hi[i]!);
+    }
+    if (sAxes.length > 0) xName = this.g.op("Slice", [xName, this.g.int64s(sStarts), this.g.int64s(sEnds), this.g.int64s(sAxes)]);
+    // ONNX Conv needs a spatial axis
+    const spatial = n === 0 ? 1 : n;
+    if (n === 0) {
+      xName = this.g.reshape(xName, cur, [...cur, 1]);
+      wName = this.g.reshape(wName, [G * O, C], [G * O, C, 1]);
+    }
+    const one = (a: number[]) => (n === 0 ? [1] : a);
+    const attrs: Record<string, number[] | number> = {
+      pads: n === 0 ? [0, 0] : [...lo, ...hi],
+      strides: one(p.strides),
+      dilations: one(p.rhsDilation),
+      kernel_shape: one(ks),
+    };
+    if (G > 1) attrs.group = G;
+    let y = this.g.op("Conv", [xName, wName], attrs);
+    const yPhys = [B, G * O, ...ys];
+    if (spatial !== n) y = this.g.reshape(y, [...yPhys, 1], yPhys);
+    let name: string;
+    if (folded) {
+      name = this.g.reshape(y, yPhys, [...outPhysV, N, O, ...ys]);
+    } else {
+      const y4 = this.g.reshape(y, yPhys, [N, G, O, ...ys]);
+      const yT = this.g.transpose(y4, [1, 0, ...Array.from({ length: n + 1 }, (_, i) => i + 2)], [N, G, O, ...ys]);
+      name = this.g.reshape(yT, [G, N, O, ...ys], [...vShape, N, O, ...ys]);
+    }
+    return { name, shape: outShape, phys: [...outPhysV, N, O, ...ys], dtype: outDtype };
+  }
+
   gather(eqn: JaxprEqn): Val {
     const axis = eqn.params.axis as number[];
     const outDim = eqn.params.outDim as number;
@@ -570,27 +683,16 @@ export class Lowerer {
 
   /** C = A · Bᵀ with A (m, k), B (n, k); folds producing transposes into transA/transB. */
   private gemm(a: string, b: string, m: number, n: number, k: number): string {
-    let transA = 0;
-    let transB = 1;
-    const pa = this.g.producerOf(a);
-    const va = this.transposedView(a, [m, k]);
-    if (pa && pa.op === "Transpose" && (pa.attrs.perm as number[]).join() === "1,0") {
-      a = pa.inputs[0]!;
-      transA = 1;
-    } else if (va) {
-      a = va;
-      transA = 1;
-    }
-    const pb = this.g.producerOf(b);
-    const vb = this.transposedView(b, [n, k]);
-    if (pb && pb.op === "Transpose" && (pb.attrs.perm as number[]).join() === "1,0") {
-      b = pb.inputs[0]!;
-      transB = 0;
-    } else if (vb) {
-      b = vb;
-      transB = 0;
-    }
-    return this.g.op("Gemm", [a, b], { transA, transB });
+    const at = this.untransposed(a, [m, k]);
+    const bt = this.untransposed(b, [n, k]);
+    return this.g.op("Gemm", [at ?? a, bt ?? b], { transA: at ? 1 : 0, transB: bt ? 0 : 1 });
+  }
+
+  /** X with `name` = Xᵀ, when one exists without moving data (a Transpose [1,0] or a transposed view). */
+  private untransposed(name: string, dims: [number, number]): string | undefined {
+    const p = this.g.producerOf(name);
+    if (p?.op === "Transpose" && (p.attrs.perm as number[]).join() === "1,0") return p.inputs[0]!;
+    return this.transposedView(name, dims);
   }
 
   /**
