@@ -5,6 +5,7 @@
  *   npm run bench                 all benchmarks
  *   npm run bench -- --no-eager   skip the (slow) jax-js eager rows
  *   npm run bench -- --no-models  skip the whole-model rows
+ *   npm run bench -- --no-vae     skip the VAE rows
  *   npm run bench -- --json       one JSON line on stdout
  */
 import { cpus } from "node:os";
@@ -12,11 +13,13 @@ import { initJax } from "../src/runtime/jax.js";
 import { table } from "../src/cli/output.js";
 import { benchModel, type ModelBenchResult } from "../src/cli/bench.js";
 import { BLOCK_CASES, benchBlock, type BlockRow } from "./blocks.js";
+import { benchVae, type VaeRow } from "./vae.js";
 
 const args = process.argv.slice(2);
 const json = args.includes("--json");
 const eager = !args.includes("--no-eager");
 const models = !args.includes("--no-models");
+const vae = !args.includes("--no-vae");
 const runs = 5;
 
 await initJax();
@@ -40,6 +43,12 @@ if (models) {
   }
 }
 
+const vaeRows: VaeRow[] = [];
+if (vae) {
+  process.stderr.write("benchmarking the SD VAE (full size, random weights)…\n");
+  vaeRows.push(...(await benchVae(runs)));
+}
+
 const get = (c: string, pass: string, path: string) => rows.find((r) => r.case === c && r.pass === pass && r.path === path);
 const ratios = BLOCK_CASES.map((bc) => {
   const comp = get(bc.name, "forward", "compiled")!;
@@ -54,7 +63,7 @@ const ratios = BLOCK_CASES.map((bc) => {
 });
 
 if (json) {
-  process.stdout.write(JSON.stringify({ machine, blocks: rows, ratios, models: modelRows }) + "\n");
+  process.stdout.write(JSON.stringify({ machine, blocks: rows, ratios, models: modelRows, vae: vaeRows }) + "\n");
 } else {
   console.log(`\nDiT blocks (median of ${runs} after warm-up; ${machine})\n`);
   console.log(table(["block", "pass", "path", "ms", "GFLOP/s"], rows.map((r) => [r.case, r.pass, r.path, r.ms.toFixed(1), r.gflopsPerS.toFixed(1)])));
@@ -73,5 +82,9 @@ if (json) {
         modelRows.map((r) => [r.model, r.batch, r.median_ms.toFixed(1), r.gflops_per_s.toFixed(1), r.peak_rss_mb]),
       ),
     );
+  }
+  if (vaeRows.length) {
+    console.log(`\nStable Diffusion VAE, full size, batch 1 (median of ${runs} after warm-up)\n`);
+    console.log(table(["pass", "ms", "peak RSS MB"], vaeRows.map((r) => [r.pass, r.ms.toFixed(0), r.peakRssMb])));
   }
 }
