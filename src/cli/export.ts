@@ -13,7 +13,7 @@ export function registerExport(program: Command): void {
     .description("write a whole DiT as one ONNX graph (inputs x, t, y; output out) that runs in any ONNX Runtime")
     .option("--model <name>", "official model name (e.g. DiT-XL/2)")
     .option("--config <file>", "model config JSON (instead of --model)")
-    .option("--weights <file>", "weights (.safetensors); without it, the official random initialisation")
+    .option("--weights <file>", "weights (.safetensors or a PyTorch .pt checkpoint); without it, the official random initialisation")
     .requiredOption("--out <file>", "output .onnx file (large models also write <file>.data)")
     .option("--batch <n>", "batch size baked into the graph", positiveInt("batch"), 1)
     .option("--resolution <px>", "with --model: image resolution", positiveInt("resolution"), 256)

@@ -57,7 +57,7 @@ export function registerForward(program: Command): void {
   program
     .command("forward")
     .description("run a DiT on x, t, y (and cfg_scale) from a safetensors file; write forward (and forward_with_cfg)")
-    .requiredOption("--weights <file>", "model weights (.safetensors, official names)")
+    .requiredOption("--weights <file>", "model weights (.safetensors or a PyTorch .pt checkpoint, official names)")
     .requiredOption("--config <file>", "model config JSON (a fixture config.json with dit_kwargs, official kwargs, or {\"model\": \"DiT-XL/2\"})")
     .requiredOption("--inputs <file>", "safetensors with x (N,C,H,W) float32, t (N) int64/float32, y (N) int64, optional cfg_scale")
     .requiredOption("--out <file>", "output safetensors")
