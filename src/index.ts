@@ -26,3 +26,5 @@ export { Rng } from "./util/rng.js";
 export { IMAGENET_CLASSES, className, findClass, type ImageNetClass } from "./model/imagenet.js";
 export { exportModel, lowerWholeModel } from "./model/export.js";
 export { loadTorchCheckpoint, loadTorchStateDict, openTorchCheckpoint, type CheckpointEntry } from "./io/torch-checkpoint.js";
+export * from "./diffusion/index.js";
+export * as vae from "./vae/index.js";

@@ -9,11 +9,14 @@ import type { StateDict } from "./dit.js";
  * checkpoint (`.pt`/`.pth`/`.ckpt`, read without executing code; from a
  * train.py checkpoint the `ema` entry unless `entry` says otherwise).
  */
-export function loadStateDict(path: string, entry?: CheckpointEntry): StateDict {
+export function loadStateDict(path: string, entry?: CheckpointEntry, opts: { skipNonFloat?: boolean } = {}): StateDict {
   const tensors = /\.(pt|pth|ckpt|bin)$/i.test(path) ? loadTorchStateDict(path, entry).stateDict : readSafetensors(path).tensors;
   const out: StateDict = new Map();
   for (const [k, t] of tensors) {
-    if (!FLOATS.has(t.dtype)) throw new Error(`${path}: tensor '${k}' is ${t.dtype}; model weights must be floating point`);
+    if (!FLOATS.has(t.dtype)) {
+      if (opts.skipNonFloat) continue; // e.g. step counters stored beside the weights
+      throw new Error(`${path}: tensor '${k}' is ${t.dtype}; model weights must be floating point`);
+    }
     out.set(k, new Tensor(floatTensorToF32(t), t.shape));
   }
   return out;

@@ -24,9 +24,63 @@ export function normalizeVaeKeys(weights: StateDict): StateDict {
   return out;
 }
 
-/** Read a diffusers AutoencoderKL safetensors file (either attention naming). */
+/**
+ * One CompVis / original Stable Diffusion (`ldm`) VAE key → its diffusers name,
+ * given the number of resolution levels (decoder levels are numbered the other
+ * way round: ldm `decoder.up.{i}` is diffusers `decoder.up_blocks.{L-1-i}`).
+ * Returns undefined for keys that are not VAE parameters.
+ */
+export function compvisKeyToDiffusers(key: string, levels: number): string | undefined {
+  const k = key.replace(/^first_stage_model\./, "");
+  const tail = (rest: string) => rest.replace(/^nin_shortcut\./, "conv_shortcut.");
+  const attn: Record<string, string> = { norm: "group_norm", q: "to_q", k: "to_k", v: "to_v", proj_out: "to_out.0" };
+  let m: RegExpExecArray | null;
+  if (/^(encoder|decoder)\.(conv_in|conv_out)\.(weight|bias)$/.test(k)) return k;
+  if ((m = /^(encoder|decoder)\.norm_out\.(weight|bias)$/.exec(k))) return `${m[1]}.conv_norm_out.${m[2]}`;
+  if (/^(quant_conv|post_quant_conv)\.(weight|bias)$/.test(k)) return k;
+  if ((m = /^(encoder|decoder)\.mid\.block_([12])\.(.+)$/.exec(k))) return `${m[1]}.mid_block.resnets.${Number(m[2]) - 1}.${tail(m[3]!)}`;
+  if ((m = /^(encoder|decoder)\.mid\.attn_1\.(norm|q|k|v|proj_out)\.(weight|bias)$/.exec(k))) return `${m[1]}.mid_block.attentions.0.${attn[m[2]!]}.${m[3]}`;
+  if ((m = /^encoder\.down\.(\d+)\.block\.(\d+)\.(.+)$/.exec(k))) return `encoder.down_blocks.${m[1]}.resnets.${m[2]}.${tail(m[3]!)}`;
+  if ((m = /^encoder\.down\.(\d+)\.downsample\.conv\.(weight|bias)$/.exec(k))) return `encoder.down_blocks.${m[1]}.downsamplers.0.conv.${m[2]}`;
+  if ((m = /^decoder\.up\.(\d+)\.block\.(\d+)\.(.+)$/.exec(k))) return `decoder.up_blocks.${levels - 1 - Number(m[1])}.resnets.${m[2]}.${tail(m[3]!)}`;
+  if ((m = /^decoder\.up\.(\d+)\.upsample\.conv\.(weight|bias)$/.exec(k))) return `decoder.up_blocks.${levels - 1 - Number(m[1])}.upsamplers.0.conv.${m[2]}`;
+  return undefined;
+}
+
+/** Whether a state dict uses the CompVis / original SD names. */
+export function isCompvisLayout(weights: StateDict): boolean {
+  return [...weights.keys()].some((k) => /^(first_stage_model\.)?encoder\.down\.\d+\./.test(k));
+}
+
+/**
+ * Convert a CompVis-layout VAE state dict (a VAE `.ckpt`, or the
+ * `first_stage_model.` part of a full SD checkpoint) to diffusers names;
+ * attention projections stored as 1×1 conv weights [C, C, 1, 1] become
+ * linear weights [C, C]. Other keys (the training loss's discriminator, the
+ * rest of an SD checkpoint) are dropped.
+ */
+export function compvisToDiffusers(weights: StateDict): StateDict {
+  const levels = 1 + Math.max(-1, ...[...weights.keys()].map((k) => Number(/encoder\.down\.(\d+)\./.exec(k)?.[1] ?? -1)));
+  const out: StateDict = new Map();
+  for (const [k, v] of weights) {
+    const name = compvisKeyToDiffusers(k, levels);
+    if (!name) continue;
+    const isAttnProj = /\.attentions\.0\.(to_q|to_k|to_v|to_out\.0)\.weight$/.test(name);
+    const t = isAttnProj && v.shape.length === 4 ? new (v.constructor as typeof Tensor)(v.data, v.shape.slice(0, 2)) : v;
+    if (out.has(name)) throw new Error(`VAE weights: '${k}' and another key both map to '${name}'`);
+    out.set(name, t);
+  }
+  return out;
+}
+
+/**
+ * Read VAE weights: a diffusers safetensors file (either attention naming) or
+ * a CompVis / original Stable Diffusion checkpoint (`.ckpt`/`.pt`/`.safetensors`
+ * with ldm names, read without executing code).
+ */
 export function loadVaeStateDict(path: string): StateDict {
-  return normalizeVaeKeys(loadStateDict(path));
+  const w = loadStateDict(path, undefined, { skipNonFloat: true });
+  return isCompvisLayout(w) ? compvisToDiffusers(w) : normalizeVaeKeys(w);
 }
 
 /** Names and shapes of every parameter of a config (current diffusers names, state-dict order). */
