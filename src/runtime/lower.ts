@@ -199,6 +199,11 @@ export class Lowerer {
       const folded = this.foldBias(eqn);
       if (folded) return [folded];
     }
+    if (BINARY[prim] && outDtype === "bool") {
+      // ONNX arithmetic has no bool kernels: on booleans mul/min are And, add/max are Or
+      const op = prim === "mul" || prim === "min" ? "And" : "Or";
+      return [this.elementwise(op, this.castTo(this.readInputs(eqn), "bool"), "bool")];
+    }
     if (BINARY[prim]) return [this.elementwise(BINARY[prim], this.castTo(this.readInputs(eqn), outDtype), outDtype)];
     switch (prim) {
       case "stop_gradient":
@@ -211,9 +216,14 @@ export class Lowerer {
       }
       case "idiv":
       case "mod": {
-        if (isFloat(outDtype)) throw new LoweringError(`${prim} on ${outDtype} has no lowering (integers only)`);
         const ins = this.castTo(this.readInputs(eqn), outDtype);
-        return [prim === "idiv" ? this.elementwise("Div", ins, outDtype) : this.elementwise("Mod", ins, outDtype, { fmod: 1 })];
+        // jax-js semantics are C's: idiv truncates toward zero, mod takes the sign of the dividend.
+        if (prim === "mod") return [this.elementwise("Mod", ins, outDtype, { fmod: 1 })];
+        const q = this.elementwise("Div", ins, outDtype);
+        if (!isFloat(outDtype)) return [q]; // ONNX integer Div truncates already
+        // float: trunc(q) = sign(q) · floor(|q|) (ONNX has no Trunc)
+        const mag = this.elementwise("Floor", [this.elementwise("Abs", [q], outDtype)], outDtype);
+        return [this.elementwise("Mul", [this.elementwise("Sign", [q], outDtype), mag], outDtype)];
       }
       case "compare": {
         const read = this.readInputs(eqn);

@@ -301,9 +301,14 @@ describe("integer ops", () => {
     });
   }
 
-  it("mod on float32 (np.remainder) raises a LoweringError (integers only)", async () => {
-    const x = randn(rngFor("float mod"), [3]);
-    await assert.rejects(runCompiled((a: J, b: J) => np.remainder(a, b), x, x), (e: Error) => e instanceof LoweringError && /mod on float32/.test(e.message));
+  it("np.remainder on float32 (Python semantics: sign of the divisor) vs float64", async () => {
+    const a = Float32Array.of(7.5, -7.5, 2.25, -0.5, 9, -9);
+    const b = Float32Array.of(2, 2, -1.5, 0.3, -4, 4);
+    const got = (await compile((x: J, y: J) => np.remainder(x, y))(new Tensor(a, [6]), new Tensor(b, [6]))) as Tensor;
+    for (let i = 0; i < 6; i++) {
+      const want = a[i]! - Math.floor(a[i]! / b[i]!) * b[i]!;
+      assert.ok(Math.abs(got.data[i]! - want) < 1e-6, `remainder(${a[i]}, ${b[i]}) = ${got.data[i]}, want ${want}`);
+    }
   });
 
   it("int32 sum and max reductions: value vs jax-js eager", async () => {
@@ -949,4 +954,25 @@ describe("scatter (gradient of a one-axis gather)", () => {
       assert.ok(err <= 1e-5, `max abs error ${err}`);
     });
   }
+});
+
+describe("float idiv and mod (trunc, fmod, power)", () => {
+  before(setupJax);
+  it("np.trunc and np.fmod on float32 vs float64 (C semantics: toward zero, sign of the dividend)", async () => {
+    const a = Float32Array.of(7.5, -7.5, 2.25, -0.5, 9, -9, 0.75, 5.5);
+    const b = Float32Array.of(2, 2, -1.5, 0.3, -4, 4, 0.25, -2);
+    const f = compile((x: J, y: J) => [np.trunc(x.ref.div(y.ref)), np.fmod(x, y)]);
+    const [tq, fm] = (await f(new Tensor(a, [8]), new Tensor(b, [8]))) as Tensor[];
+    for (let i = 0; i < 8; i++) {
+      const q = Math.fround(a[i]! / b[i]!);
+      assert.equal(tq!.data[i], Math.trunc(q), `trunc(${a[i]}/${b[i]})`);
+      assert.ok(Math.abs(fm!.data[i]! - (a[i]! % b[i]!)) < 1e-6, `fmod(${a[i]}, ${b[i]}): ${fm!.data[i]}`);
+    }
+  });
+  it("grad of sum(np.power(x, 3)) = 3x² vs float64 (power lowers through trunc/mod)", async () => {
+    const x = Float32Array.of(0.5, -1.25, 2, -0.75, 1.5);
+    const g = (await compile(grad((v: J) => np.sum(np.power(v, 3))))(new Tensor(x, [5]))) as Tensor;
+    const err = Math.max(...Array.from(x, (v, i) => Math.abs(g.data[i]! - 3 * v * v) / (3 * v * v)));
+    assert.ok(err < 1e-5, `relative error ${err}`);
+  });
 });
