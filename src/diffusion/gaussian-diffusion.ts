@@ -474,23 +474,29 @@ export class GaussianDiffusion {
   }
 
   /** DDPM sampling from x_T down to t = 0, yielding every step. */
-  async *pSampleLoopProgressive(model: ModelFn, shape: number[], opts: SampleOptions = {}): AsyncGenerator<SampleStep> {
+  pSampleLoopProgressive(model: ModelFn, shape: number[], opts: SampleOptions = {}): AsyncGenerator<SampleStep> {
+    return this.sampleLoop(shape, opts, (img, t, noise) => this.pSample(model, img, t, noise, opts));
+  }
+
+  /** DDPM sampling; returns the final sample. */
+  pSampleLoop(model: ModelFn, shape: number[], opts: SampleOptions = {}): Promise<Tensor> {
+    return finalSample(this.pSampleLoopProgressive(model, shape, opts));
+  }
+
+  /** The reverse loop shared by DDPM and DDIM: from x_T (given or drawn) down to t = 0, one step function. */
+  private async *sampleLoop(
+    shape: number[],
+    opts: SampleOptions,
+    stepFn: (img: Tensor, t: Int32Array, noise: Float32Array) => Promise<{ sample: Tensor; predXstart: Tensor }>,
+  ): AsyncGenerator<SampleStep> {
     const { init, step } = this.noiseSource(shape, opts);
     let img = new Tensor(init, [...shape]);
     for (let s = 0; s < this.numTimesteps; s++) {
       const i = this.numTimesteps - 1 - s;
-      const t = new Int32Array(shape[0]!).fill(i);
-      const out = await this.pSample(model, img, t, step(s), opts);
+      const out = await stepFn(img, new Int32Array(shape[0]!).fill(i), step(s));
       yield { step: s, t: i, tModel: this.timestepMap[i]!, sample: out.sample, predXstart: out.predXstart };
       img = out.sample;
     }
-  }
-
-  /** DDPM sampling; returns the final sample. */
-  async pSampleLoop(model: ModelFn, shape: number[], opts: SampleOptions = {}): Promise<Tensor> {
-    let last: Tensor | undefined;
-    for await (const s of this.pSampleLoopProgressive(model, shape, opts)) last = s.sample;
-    return last!;
   }
 
   /** One DDIM step (η = 0: deterministic). */
@@ -522,22 +528,20 @@ export class GaussianDiffusion {
   }
 
   /** DDIM sampling from x_T down to t = 0, yielding every step. Noise is drawn every step, as the official code. */
-  async *ddimSampleLoopProgressive(model: ModelFn, shape: number[], opts: DdimOptions = {}): AsyncGenerator<SampleStep> {
-    const { init, step } = this.noiseSource(shape, opts);
-    let img = new Tensor(init, [...shape]);
-    for (let s = 0; s < this.numTimesteps; s++) {
-      const i = this.numTimesteps - 1 - s;
-      const t = new Int32Array(shape[0]!).fill(i);
-      const out = await this.ddimSample(model, img, t, step(s), opts);
-      yield { step: s, t: i, tModel: this.timestepMap[i]!, sample: out.sample, predXstart: out.predXstart };
-      img = out.sample;
-    }
+  ddimSampleLoopProgressive(model: ModelFn, shape: number[], opts: DdimOptions = {}): AsyncGenerator<SampleStep> {
+    return this.sampleLoop(shape, opts, (img, t, noise) => this.ddimSample(model, img, t, noise, opts));
   }
 
   /** DDIM sampling; returns the final sample. */
-  async ddimSampleLoop(model: ModelFn, shape: number[], opts: DdimOptions = {}): Promise<Tensor> {
-    let last: Tensor | undefined;
-    for await (const s of this.ddimSampleLoopProgressive(model, shape, opts)) last = s.sample;
-    return last!;
+  ddimSampleLoop(model: ModelFn, shape: number[], opts: DdimOptions = {}): Promise<Tensor> {
+    return finalSample(this.ddimSampleLoopProgressive(model, shape, opts));
   }
+}
+
+/** Run a progressive loop to the end; its last sample. */
+async function finalSample(steps: AsyncGenerator<SampleStep>): Promise<Tensor> {
+  let last: Tensor | undefined;
+  for await (const s of steps) last = s.sample;
+  if (!last) throw new Error("sampling loop ran no steps");
+  return last;
 }
