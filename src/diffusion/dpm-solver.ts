@@ -13,7 +13,7 @@
  */
 import { Tensor } from "../runtime/tensor.js";
 import { Rng } from "../util/rng.js";
-import type { GaussianDiffusion, ModelFn, SampleStep } from "./gaussian-diffusion.js";
+import { finalSample, type GaussianDiffusion, type ModelFn, type SampleStep } from "./gaussian-diffusion.js";
 
 export interface DpmSolverOptions {
   /** x_T (defaults to standard normal noise from the generator). */
@@ -67,8 +67,6 @@ export async function* dpmSolverSampleLoopProgressive(diffusion: GaussianDiffusi
 }
 
 /** DPM-Solver++(2M) sampling; returns x_0. */
-export async function dpmSolverSampleLoop(diffusion: GaussianDiffusion, model: ModelFn, shape: number[], opts: DpmSolverOptions = {}): Promise<Tensor> {
-  let last: Tensor | undefined;
-  for await (const s of dpmSolverSampleLoopProgressive(diffusion, model, shape, opts)) last = s.sample;
-  return last!;
+export function dpmSolverSampleLoop(diffusion: GaussianDiffusion, model: ModelFn, shape: number[], opts: DpmSolverOptions = {}): Promise<Tensor> {
+  return finalSample(dpmSolverSampleLoopProgressive(diffusion, model, shape, opts));
 }

@@ -539,7 +539,7 @@ export class GaussianDiffusion {
 }
 
 /** Run a progressive loop to the end; its last sample. */
-async function finalSample(steps: AsyncGenerator<SampleStep>): Promise<Tensor> {
+export async function finalSample(steps: AsyncGenerator<SampleStep>): Promise<Tensor> {
   let last: Tensor | undefined;
   for await (const s of steps) last = s.sample;
   if (!last) throw new Error("sampling loop ran no steps");

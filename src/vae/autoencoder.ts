@@ -11,7 +11,7 @@
  * Weights go to ONNX Runtime as graph inputs; batches run in chunks of
  * `chunkSize` images so that memory stays bounded.
  */
-import { nn, type Array, type JsTree } from "@jax-js/jax";
+import { nn, type Array } from "@jax-js/jax";
 import { compile, type CompiledFunction } from "../runtime/compile.js";
 import { eager } from "../runtime/eager.js";
 import { Tensor } from "../runtime/tensor.js";
@@ -235,21 +235,8 @@ export class AutoencoderKL {
     if (images.shape.length !== 4 || images.shape[1] !== c.inChannels) {
       throw new Error(`encode: images must be (N, ${c.inChannels}, H, W), got [${images.shape}]`);
     }
-    const p = vaeParams(this.weights, "encoder.");
-    const q = vaeParams(this.weights, "quant_conv.");
-    const outs: Tensor[] = [];
-    const taps = new Map<string, Tensor[]>();
-    for (const part of chunks(images, this.chunkSize)) {
-      if (intermediates) {
-        const r = (await this.encoderFn(true)(p, q, part as unknown as JsTree<Tensor>)) as unknown as Record<string, Tensor>;
-        for (const [k, v] of Object.entries(r)) if (k !== "moments") taps.set(k, [...(taps.get(k) ?? []), v]);
-        outs.push(r.moments!);
-      } else {
-        outs.push((await this.encoderFn(false)(p, q, part)) as Tensor);
-      }
-    }
-    if (intermediates) for (const [k, v] of taps) intermediates.set(k, concat(v));
-    return concat(outs);
+    const run = (tapped: boolean) => (part: Tensor) => this.encoderFn(tapped)(vaeParams(this.weights, "encoder."), vaeParams(this.weights, "quant_conv."), part);
+    return this.chunked(images, "moments", run, intermediates);
   }
 
   /** encode(images) → the latent distribution; images (N, C, H, W) in [-1, 1]. */
@@ -263,17 +250,30 @@ export class AutoencoderKL {
     if (latents.shape.length !== 4 || latents.shape[1] !== c.latentChannels) {
       throw new Error(`decode: latents must be (N, ${c.latentChannels}, h, w), got [${latents.shape}]`);
     }
-    const p = vaeParams(this.weights, "decoder.");
-    const q = vaeParams(this.weights, "post_quant_conv.");
+    const run = (tapped: boolean) => (part: Tensor) => this.decoderFn(tapped)(vaeParams(this.weights, "post_quant_conv."), vaeParams(this.weights, "decoder."), part);
+    return this.chunked(latents, "decoded", run, intermediates);
+  }
+
+  /**
+   * Run a stage over the batch in chunks of `chunkSize` (bounded memory) and
+   * concatenate; with `intermediates`, the tapped variant also collects every
+   * named activation, concatenated the same way.
+   */
+  private async chunked(
+    input: Tensor,
+    outKey: string,
+    run: (tapped: boolean) => (part: Tensor) => Promise<unknown>,
+    intermediates?: VaeIntermediates,
+  ): Promise<Tensor> {
     const outs: Tensor[] = [];
     const taps = new Map<string, Tensor[]>();
-    for (const part of chunks(latents, this.chunkSize)) {
+    for (const part of chunks(input, this.chunkSize)) {
       if (intermediates) {
-        const r = (await this.decoderFn(true)(q, p, part)) as unknown as Record<string, Tensor>;
-        for (const [k, v] of Object.entries(r)) if (k !== "decoded") taps.set(k, [...(taps.get(k) ?? []), v]);
-        outs.push(r.decoded!);
+        const r = (await run(true)(part)) as Record<string, Tensor>;
+        for (const [k, v] of Object.entries(r)) if (k !== outKey) taps.set(k, [...(taps.get(k) ?? []), v]);
+        outs.push(r[outKey]!);
       } else {
-        outs.push((await this.decoderFn(false)(q, p, part)) as Tensor);
+        outs.push((await run(false)(part)) as Tensor);
       }
     }
     if (intermediates) for (const [k, v] of taps) intermediates.set(k, concat(v));
