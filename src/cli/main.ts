@@ -5,6 +5,7 @@ import { registerConvert } from "./convert.js";
 import { registerExport } from "./export.js";
 import { registerFlops } from "./flops.js";
 import { registerForward } from "./forward.js";
+import { registerVaeTrain } from "./vae-train.js";
 
 const program = new Command();
 program
@@ -19,6 +20,7 @@ registerForward(program);
 registerConvert(program);
 registerBench(program);
 registerExport(program);
+registerVaeTrain(program);
 
 try {
   await program.parseAsync(process.argv);

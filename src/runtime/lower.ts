@@ -638,15 +638,13 @@ export class Lowerer {
       const a2 = this.g.reshape(aT, aPhysT, [m, kdim]);
       const b2 = this.g.reshape(bT, bPhysT, [n, kdim]);
       // ONNX Runtime has Gemm for floats only; integer dots use MatMul.
-      prod = isFloat(a.dtype) ? this.gemm(a2, b2, m, n, kdim) : this.g.op("MatMul", [a2, this.g.transpose(b2, [1, 0])]);
+      prod = isFloat(a.dtype) ? this.gemm(a2, b2, n, kdim) : this.g.op("MatMul", [a2, this.g.transpose(b2, [1, 0])]);
     } else {
       const a3 = this.g.reshape(aT, aPhysT, [B, m, kdim]);
       const b3 = this.g.reshape(bT, bPhysT, [B, n, kdim]);
-      const va = this.transposedView(a3, [B, m, kdim]); // (B, k, m)
       const vb = this.transposedView(b3, [B, n, kdim]); // (B, k, n)
-      const lhs = va ? this.g.op("Transpose", [va], { perm: [0, 2, 1] }) : a3;
       const rhs = vb ?? this.g.transpose(b3, [0, 2, 1], [B, n, kdim]);
-      prod = this.g.op("MatMul", [lhs, rhs]);
+      prod = this.g.op("MatMul", [a3, rhs]);
     }
     // (B, m, n) -> [batch dims, M dims, N dims, trivial ones] -> original axis order
     const order = [...batch, ...M, ...N, ...one];
@@ -691,11 +689,12 @@ export class Lowerer {
     return undefined;
   }
 
-  /** C = A · Bᵀ with A (m, k), B (n, k); folds producing transposes into transA/transB. */
-  private gemm(a: string, b: string, m: number, n: number, k: number): string {
-    const at = this.untransposed(a, [m, k]);
+  /** C = A · Bᵀ with A (m, k), B (n, k); a B that is itself a transpose is used in place (transB = 0). */
+  private gemm(a: string, b: string, n: number, k: number): string {
+    // B may be used transposed in place; A may not: ONNX Runtime's transposed-A
+    // GEMM path measured 2–3× slower than an explicit Transpose and a plain GEMM.
     const bt = this.untransposed(b, [n, k]);
-    return this.g.op("Gemm", [at ?? a, bt ?? b], { transA: at ? 1 : 0, transB: bt ? 0 : 1 });
+    return this.g.op("Gemm", [a, bt ?? b], { transA: 0, transB: bt ? 0 : 1 });
   }
 
   /** X with `name` = Xᵀ, when one exists without moving data (a Transpose [1,0] or a transposed view). */

@@ -1,0 +1,98 @@
+/** `dit vae-train`: train a small AutoencoderKL from scratch on an IDX file (MNIST / Fashion-MNIST) or a folder of PGM/PPM images. */
+import type { Command } from "commander";
+import { loadImageDataset } from "../io/datasets.js";
+import { SCALING_FACTOR } from "../vae/config.js";
+import { saveVae, trainVae, TRAIN_DEFAULTS, type ReconLoss } from "../vae/train.js";
+import { progressBar } from "./common.js";
+import { log, positiveInt, printJson } from "./output.js";
+
+export { trainVae };
+
+interface VaeTrainOpts {
+  data: string;
+  out: string;
+  steps: number;
+  batch: number;
+  lr: number;
+  klWeight: number;
+  recon: string;
+  channels: number[];
+  latentChannels: number;
+  layersPerBlock: number;
+  normGroups?: number;
+  seed: number;
+  json?: boolean;
+}
+
+function positiveNumber(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got '${v}'`);
+    return n;
+  };
+}
+
+function nonNegativeNumber(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number ≥ 0, got '${v}'`);
+    return n;
+  };
+}
+
+function channelList(v: string): number[] {
+  const xs = v.split(",").map((s) => Number(s.trim()));
+  if (xs.length === 0 || !xs.every((x) => Number.isInteger(x) && x > 0)) throw new Error(`--channels must be a comma-separated list of positive integers, got '${v}'`);
+  return xs;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+export function registerVaeTrain(program: Command): void {
+  program
+    .command("vae-train")
+    .description("train a small VAE (AutoencoderKL) from scratch; saves <out>/vae.safetensors (diffusers names) and <out>/config.json")
+    .requiredOption("--data <path>", "an IDX image file (train-images-idx3-ubyte[.gz]) or a folder of binary PGM/PPM images")
+    .requiredOption("--out <dir>", "output folder")
+    .option("--steps <n>", "optimisation steps", positiveInt("steps"), 1000)
+    .option("--batch <n>", "images per step", positiveInt("batch"), 16)
+    .option("--lr <x>", "Adam learning rate (betas 0.9/0.999, eps 1e-8)", positiveNumber("lr"), TRAIN_DEFAULTS.lr)
+    .option("--kl-weight <x>", "weight of KL(q(z|x) ‖ N(0, I)) (summed over latent elements, mean over the batch)", nonNegativeNumber("kl-weight"), TRAIN_DEFAULTS.klWeight)
+    .option("--recon <l1|l2>", "reconstruction loss (mean over pixels)", TRAIN_DEFAULTS.recon)
+    .option("--channels <list>", "block_out_channels, e.g. 32,64 (downsampling factor 2^(levels−1))", channelList, [32, 64])
+    .option("--latent-channels <n>", "latent channels", positiveInt("latent-channels"), 4)
+    .option("--layers-per-block <n>", "ResNet blocks per level", positiveInt("layers-per-block"), 1)
+    .option("--norm-groups <n>", "GroupNorm groups (default: gcd(32, channels))", positiveInt("norm-groups"))
+    .option("--seed <n>", "seed of the initialisation, batch order and latent noise", (v: string) => Number(v), TRAIN_DEFAULTS.seed)
+    .option("--json", 'print one JSON line {"out", "steps", "loss", "recon", "kl"} on stdout')
+    .action(async (opts: VaeTrainOpts) => {
+      if (opts.recon !== "l1" && opts.recon !== "l2") throw new Error(`--recon must be l1 or l2, got '${opts.recon}'`);
+      if (!Number.isInteger(opts.seed) || opts.seed < 0) throw new Error(`--seed must be an integer ≥ 0`);
+      const normNumGroups = opts.normGroups ?? opts.channels.reduce(gcd, 32);
+      const data = loadImageDataset(opts.data);
+      log(`vae-train: ${data.shape[0]} images ${data.shape.slice(1).join("×")} from ${opts.data}; channels [${opts.channels}], ${opts.layersPerBlock} layer(s)/block, ${opts.latentChannels} latent channels, ${normNumGroups} groups`);
+      const bar = progressBar("vae-train", opts.steps, opts.json);
+      let res;
+      try {
+        res = await trainVae({
+          data,
+          config: { blockOutChannels: opts.channels, layersPerBlock: opts.layersPerBlock, latentChannels: opts.latentChannels, normNumGroups, scalingFactor: SCALING_FACTOR },
+          steps: opts.steps,
+          batch: opts.batch,
+          lr: opts.lr,
+          klWeight: opts.klWeight,
+          recon: opts.recon as ReconLoss,
+          seed: opts.seed,
+          onStep: () => bar.tick(),
+        });
+      } finally {
+        bar.stop();
+      }
+      saveVae(opts.out, res.config, res.weights, res.sampleSize[0]);
+      const { loss, recon, kl } = res.final;
+      if (opts.json) printJson({ out: opts.out, steps: opts.steps, loss, recon, kl });
+      else process.stdout.write(`saved ${opts.out}/vae.safetensors and config.json after ${opts.steps} steps: loss ${loss.toFixed(5)} (recon ${recon.toFixed(5)}, kl ${kl.toFixed(3)})\n`);
+    });
+}

@@ -1,0 +1,190 @@
+/**
+ * Small image datasets for training, read without extra dependencies, as
+ * float32 NCHW arrays with pixels scaled to [-1, 1] (v / 255 · 2 − 1):
+ *
+ * - IDX image files (MNIST / Fashion-MNIST `train-images-idx3-ubyte`, plain
+ *   or gzipped): magic 0x00000803 (unsigned bytes, 3 dimensions), then N, H, W
+ *   as big-endian uint32, then N·H·W bytes → (N, 1, H, W).
+ * - A folder of binary Netpbm images (`.pgm` P5 → 1 channel, `.ppm` P6 → 3
+ *   channels; maxval ≤ 65535), all of one size, in file-name order. PNG/JPEG
+ *   would need a codec package: convert them first (e.g. `convert x.png x.ppm`).
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { extname, join } from "node:path";
+import { gunzipSync } from "node:zlib";
+
+/** Images (N, C, H, W), float32 in [-1, 1]. */
+export interface ImageDataset {
+  data: Float32Array;
+  shape: [number, number, number, number];
+  source: string;
+}
+
+const IDX_UBYTE_3D = 0x00000803;
+
+function readMaybeGzip(path: string): Buffer {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read the dataset file (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+  }
+  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+    try {
+      return gunzipSync(buf);
+    } catch (e) {
+      throw new Error(`${path}: corrupt or truncated gzip stream (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    }
+  }
+  return buf;
+}
+
+/** Parse an IDX3 unsigned-byte image file (MNIST layout) already in memory. */
+export function parseIdxImages(buf: Uint8Array, where = "IDX file"): ImageDataset {
+  const expected = "an IDX image file (magic 0x00000803: unsigned bytes, 3 dimensions, e.g. train-images-idx3-ubyte[.gz])";
+  if (buf.length < 16) throw new Error(`${where}: ${buf.length} bytes is too short for the 16-byte header of ${expected}`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const magic = view.getUint32(0, false);
+  if (magic !== IDX_UBYTE_3D) {
+    const hint = magic === 0x00000801 ? " (this is an IDX label file, not images)" : "";
+    throw new Error(`${where}: magic 0x${magic.toString(16).padStart(8, "0")}${hint}; expected ${expected}`);
+  }
+  const n = view.getUint32(4, false);
+  const h = view.getUint32(8, false);
+  const w = view.getUint32(12, false);
+  if (n === 0 || h === 0 || w === 0) throw new Error(`${where}: empty dataset (${n} images of ${h}×${w})`);
+  const need = 16 + n * h * w;
+  if (buf.length < need) {
+    throw new Error(`${where}: truncated: the header declares ${n} images of ${h}×${w} (${need} bytes) but the file has ${buf.length} bytes`);
+  }
+  if (buf.length > need) throw new Error(`${where}: ${buf.length - need} unexpected trailing bytes after ${n} images of ${h}×${w}`);
+  const data = new Float32Array(n * h * w);
+  for (let i = 0; i < data.length; i++) data[i] = (buf[16 + i]! / 255) * 2 - 1;
+  return { data, shape: [n, 1, h, w], source: where };
+}
+
+/** Read an IDX image file (`train-images-idx3-ubyte` or its `.gz`). */
+export function readIdxImages(path: string): ImageDataset {
+  return parseIdxImages(readMaybeGzip(path), path);
+}
+
+/** Serialise uint8 images (N, H, W) as an IDX3 file (tests, conversions). */
+export function encodeIdxImages(pixels: Uint8Array, n: number, h: number, w: number): Buffer {
+  if (pixels.length !== n * h * w) throw new Error(`encodeIdxImages: ${pixels.length} bytes for ${n}×${h}×${w}`);
+  const out = Buffer.alloc(16 + pixels.length);
+  out.writeUInt32BE(IDX_UBYTE_3D, 0);
+  out.writeUInt32BE(n, 4);
+  out.writeUInt32BE(h, 8);
+  out.writeUInt32BE(w, 12);
+  out.set(pixels, 16);
+  return out;
+}
+
+/** One decoded Netpbm image: channels-first float32 in [-1, 1]. */
+export interface NetpbmImage {
+  channels: number;
+  height: number;
+  width: number;
+  data: Float32Array;
+}
+
+/** Decode a binary PGM (P5) or PPM (P6) image. */
+export function parseNetpbm(buf: Uint8Array, where = "image"): NetpbmImage {
+  let pos = 0;
+  const token = (): string => {
+    for (;;) {
+      while (pos < buf.length && /\s/.test(String.fromCharCode(buf[pos]!))) pos++;
+      if (buf[pos] === 0x23) {
+        while (pos < buf.length && buf[pos] !== 0x0a && buf[pos] !== 0x0d) pos++;
+        continue;
+      }
+      break;
+    }
+    const start = pos;
+    while (pos < buf.length && !/\s/.test(String.fromCharCode(buf[pos]!)) && buf[pos] !== 0x23) pos++;
+    if (start === pos) throw new Error(`${where}: truncated Netpbm header`);
+    return String.fromCharCode(...buf.subarray(start, pos));
+  };
+  const magic = buf.length >= 2 ? String.fromCharCode(buf[0]!, buf[1]!) : "";
+  if (magic !== "P5" && magic !== "P6") {
+    throw new Error(`${where}: not a binary PGM/PPM image (magic '${magic}'; expected P5 or P6)`);
+  }
+  pos = 2;
+  const nums = [token(), token(), token()].map(Number);
+  const [width, height, maxval] = nums as [number, number, number];
+  if (!nums.every((v) => Number.isInteger(v) && v > 0) || maxval > 65535) throw new Error(`${where}: bad Netpbm header (width ${width}, height ${height}, maxval ${maxval})`);
+  pos++; // the single whitespace byte before the raster
+  const channels = magic === "P5" ? 1 : 3;
+  const bytes = maxval > 255 ? 2 : 1;
+  const need = width * height * channels * bytes;
+  if (buf.length - pos < need) throw new Error(`${where}: truncated: ${width}×${height}×${channels} pixels need ${need} raster bytes, the file has ${Math.max(0, buf.length - pos)}`);
+  const data = new Float32Array(channels * height * width);
+  const hw = height * width;
+  for (let i = 0; i < hw; i++) {
+    for (let ch = 0; ch < channels; ch++) {
+      const k = pos + (i * channels + ch) * bytes;
+      const v = bytes === 2 ? (buf[k]! << 8) | buf[k + 1]! : buf[k]!;
+      data[ch * hw + i] = (v / maxval) * 2 - 1;
+    }
+  }
+  return { channels, height, width, data };
+}
+
+const NETPBM = new Set([".pgm", ".ppm", ".pnm"]);
+const NEEDS_CODEC = new Set([".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"]);
+
+/** Every `.pgm`/`.ppm`/`.pnm` image of a folder (sorted by name), all of one size and channel count. */
+export function readImageFolder(dir: string): ImageDataset {
+  const names = readdirSync(dir).sort();
+  const files = names.filter((f) => NETPBM.has(extname(f).toLowerCase()));
+  if (files.length === 0) {
+    const codec = names.filter((f) => NEEDS_CODEC.has(extname(f).toLowerCase()));
+    const why = codec.length
+      ? `found ${codec.length} PNG/JPEG-style images (e.g. ${codec[0]}), which need an image codec package this project does not ship; convert them to binary PPM/PGM`
+      : "found none";
+    throw new Error(`${dir}: expected binary PGM (P5) / PPM (P6) images (.pgm, .ppm, .pnm); ${why}`);
+  }
+  let first: NetpbmImage | undefined;
+  let data: Float32Array | undefined;
+  files.forEach((f, i) => {
+    const path = join(dir, f);
+    const img = parseNetpbm(readFileSync(path), path);
+    if (!first) {
+      first = img;
+      data = new Float32Array(files.length * img.data.length);
+    } else if (img.channels !== first.channels || img.height !== first.height || img.width !== first.width) {
+      throw new Error(`${path}: ${img.channels}×${img.height}×${img.width}, but ${files[0]} is ${first.channels}×${first.height}×${first.width}; every image must have one size and channel count`);
+    }
+    data!.set(img.data, i * img.data.length);
+  });
+  return { data: data!, shape: [files.length, first!.channels, first!.height, first!.width], source: dir };
+}
+
+/** A dataset from a path: a folder of PGM/PPM images, or an IDX image file (optionally gzipped). */
+export function loadImageDataset(path: string): ImageDataset {
+  let isDir: boolean;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    throw new Error(`${path}: no such dataset (expected an IDX image file such as train-images-idx3-ubyte[.gz], or a folder of PGM/PPM images)`);
+  }
+  return isDir ? readImageFolder(path) : readIdxImages(path);
+}
+
+/**
+ * Pad H and W up to multiples of `multiple` (centred; the extra pixel, if
+ * odd, goes below / right), filling with `value` (−1 = black, MNIST's background).
+ */
+export function padToMultiple(ds: ImageDataset, multiple: number, value = -1): ImageDataset {
+  const [n, c, h, w] = ds.shape;
+  const H = Math.ceil(h / multiple) * multiple;
+  const W = Math.ceil(w / multiple) * multiple;
+  if (H === h && W === w) return ds;
+  const top = Math.floor((H - h) / 2);
+  const left = Math.floor((W - w) / 2);
+  const out = new Float32Array(n * c * H * W).fill(value);
+  for (let p = 0; p < n * c; p++) {
+    for (let y = 0; y < h; y++) out.set(ds.data.subarray((p * h + y) * w, (p * h + y + 1) * w), (p * H + y + top) * W + left);
+  }
+  return { data: out, shape: [n, c, H, W], source: ds.source };
+}
