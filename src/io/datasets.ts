@@ -5,13 +5,15 @@
  * - IDX image files (MNIST / Fashion-MNIST `train-images-idx3-ubyte`, plain
  *   or gzipped): magic 0x00000803 (unsigned bytes, 3 dimensions), then N, H, W
  *   as big-endian uint32, then N·H·W bytes → (N, 1, H, W).
- * - A folder of binary Netpbm images (`.pgm` P5 → 1 channel, `.ppm` P6 → 3
- *   channels; maxval ≤ 65535), all of one size, in file-name order. PNG/JPEG
- *   would need a codec package: convert them first (e.g. `convert x.png x.ppm`).
+ * - A folder of images, all of one size, in file-name order: PNG (decoded
+ *   with pngjs; grayscale → 1 channel, colour → 3, alpha dropped) and binary
+ *   Netpbm (`.pgm` P5 → 1 channel, `.ppm` P6 → 3 channels; maxval ≤ 65535).
+ *   JPEG would need another codec: convert such images to PNG first.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { PNG } from "pngjs";
 
 /** Images (N, C, H, W), float32 in [-1, 1]. */
 export interface ImageDataset {
@@ -130,25 +132,43 @@ export function parseNetpbm(buf: Uint8Array, where = "image"): NetpbmImage {
   return { channels, height, width, data };
 }
 
-const NETPBM = new Set([".pgm", ".ppm", ".pnm"]);
-const NEEDS_CODEC = new Set([".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"]);
+/** Decode a PNG (8- or 16-bit, any colour type) into planar channels in [-1, 1]. */
+export function parsePng(buf: Buffer, where: string): NetpbmImage {
+  let png: PNG;
+  try {
+    png = PNG.sync.read(buf, { skipRescale: false });
+  } catch (e) {
+    throw new Error(`${where}: not a readable PNG (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+  }
+  const { width, height, data } = png;
+  // colorType 0/4 = grayscale (± alpha); pngjs always hands back RGBA
+  const channels = (png as unknown as { colorType?: number }).colorType === 0 || (png as unknown as { colorType?: number }).colorType === 4 ? 1 : 3;
+  const hw = width * height;
+  const out = new Float32Array(channels * hw);
+  for (let i = 0; i < hw; i++) for (let ch = 0; ch < channels; ch++) out[ch * hw + i] = (data[i * 4 + ch]! / 255) * 2 - 1;
+  return { channels, height, width, data: out };
+}
 
-/** Every `.pgm`/`.ppm`/`.pnm` image of a folder (sorted by name), all of one size and channel count. */
+const NETPBM = new Set([".pgm", ".ppm", ".pnm"]);
+const IMAGES = new Set([...NETPBM, ".png"]);
+const NEEDS_CODEC = new Set([".jpg", ".jpeg", ".webp", ".gif", ".bmp"]);
+
+/** Every `.png`/`.pgm`/`.ppm`/`.pnm` image of a folder (sorted by name), all of one size and channel count. */
 export function readImageFolder(dir: string): ImageDataset {
   const names = readdirSync(dir).sort();
-  const files = names.filter((f) => NETPBM.has(extname(f).toLowerCase()));
+  const files = names.filter((f) => IMAGES.has(extname(f).toLowerCase()));
   if (files.length === 0) {
     const codec = names.filter((f) => NEEDS_CODEC.has(extname(f).toLowerCase()));
     const why = codec.length
-      ? `found ${codec.length} PNG/JPEG-style images (e.g. ${codec[0]}), which need an image codec package this project does not ship; convert them to binary PPM/PGM`
+      ? `found ${codec.length} JPEG/WebP/GIF/BMP images (e.g. ${codec[0]}), which this project cannot decode; convert them to PNG`
       : "found none";
-    throw new Error(`${dir}: expected binary PGM (P5) / PPM (P6) images (.pgm, .ppm, .pnm); ${why}`);
+    throw new Error(`${dir}: expected PNG or binary PGM (P5) / PPM (P6) images (.png, .pgm, .ppm, .pnm); ${why}`);
   }
   let first: NetpbmImage | undefined;
   let data: Float32Array | undefined;
   files.forEach((f, i) => {
     const path = join(dir, f);
-    const img = parseNetpbm(readFileSync(path), path);
+    const img = extname(f).toLowerCase() === ".png" ? parsePng(readFileSync(path), path) : parseNetpbm(readFileSync(path), path);
     if (!first) {
       first = img;
       data = new Float32Array(files.length * img.data.length);

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
 import { Command } from "commander";
+import { PNG } from "pngjs";
 import { registerVaeTrain } from "../../src/cli/vae-train.js";
 import { encodeIdxImages, loadImageDataset, padToMultiple, readIdxImages, type ImageDataset } from "../../src/io/datasets.js";
 import { subtree } from "../../src/model/dit.js";
@@ -97,7 +98,7 @@ describe("VAE training", () => {
     assert.throws(() => loadImageDataset(join(tmp, "nope")), /no such dataset \(expected an IDX image file/);
   });
 
-  it("reads a folder of binary PGM / PPM images; PNG folders are refused with a reason", () => {
+  it("reads a folder of binary PGM / PPM images; JPEG folders are refused with a reason", () => {
     const dir = join(tmp, "ppm");
     mkdirSync(dir);
     const rgb = Buffer.from([0, 255, 51, 255, 0, 0]); // 2×1 pixels
@@ -108,10 +109,32 @@ describe("VAE training", () => {
     assert.deepEqual([...ds.data.subarray(0, 6)].map((v) => Math.round(v * 100) / 100), [-1, 1, 1, -1, -0.6, -1]);
     writeFileSync(join(dir, "c.ppm"), Buffer.from("P6 2 1 255 \x00\x01"));
     assert.throws(() => loadImageDataset(dir), /c\.ppm: truncated/);
-    const png = join(tmp, "png");
-    mkdirSync(png);
-    writeFileSync(join(png, "x.png"), "");
-    assert.throws(() => loadImageDataset(png), /need an image codec package/);
+    const jpg = join(tmp, "jpg");
+    mkdirSync(jpg);
+    writeFileSync(join(jpg, "x.jpg"), "");
+    assert.throws(() => loadImageDataset(jpg), /cannot decode; convert them to PNG/);
+  });
+
+  it("reads a folder of PNG images (colour → 3 channels, grayscale → 1); a corrupt PNG is named", () => {
+    const encode = (w: number, h: number, rgba: number[], colorType: 0 | 2 | 6) => {
+      const png = new PNG({ width: w, height: h, colorType, inputColorType: 6, inputHasAlpha: true });
+      png.data = Buffer.from(rgba);
+      return PNG.sync.write(png, { colorType, inputColorType: 6, inputHasAlpha: true });
+    };
+    const dir = join(tmp, "png");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "a.png"), encode(2, 1, [255, 0, 51, 255, 0, 255, 0, 128], 6));
+    const ds = loadImageDataset(dir);
+    assert.deepEqual(ds.shape, [1, 3, 1, 2]);
+    assert.deepEqual([...ds.data].map((v) => Math.round(v * 100) / 100), [1, -1, -1, 1, -0.6, -1]); // planar R, G, B; alpha dropped
+    const gray = join(tmp, "gray");
+    mkdirSync(gray);
+    writeFileSync(join(gray, "g.png"), encode(2, 1, [0, 0, 0, 255, 255, 255, 255, 255], 0));
+    const g = loadImageDataset(gray);
+    assert.deepEqual(g.shape, [1, 1, 1, 2]);
+    assert.deepEqual([...g.data], [-1, 1]);
+    writeFileSync(join(gray, "h.png"), Buffer.from("\x89PNG\r\n\x1a\nnot really"));
+    assert.throws(() => loadImageDataset(gray), /h\.png: not a readable PNG/);
   });
 
   it("initialises like PyTorch: U(±1/√fan_in) weights and biases, GroupNorm 1 / 0, seeded", () => {
