@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { readSafetensors, toFloat32, writeSafetensors } from "../../src/io/safetensors.js";
 import { Tensor } from "../../src/runtime/tensor.js";
 import { AutoencoderKL } from "../../src/vae/autoencoder.js";
@@ -66,5 +67,20 @@ describe("VAE: CompVis (ldm) checkpoint layout", { skip: existsSync(SHAPES) ? fa
     const a = await new AutoencoderKL(config, loadVaeStateDict(path)).decode(latent);
     const b = await new AutoencoderKL(config, loadVaeStateDict(join(DIR, "vae_c1_weights.safetensors"))).decode(latent);
     assert.ok(relErr(a.data as Float32Array, b.data as Float32Array) < 1e-7);
+  });
+
+  it("an original SD .ckpt (torch.save; state_dict with first_stage_model.*, other entries) loads through the restricted loader", async () => {
+    const ckpt = fileURLToPath(new URL("../fixtures/torch/vae_c1_ldm.ckpt", import.meta.url));
+    const cfg = JSON.parse(readFileSync(join(DIR, "vae_c1_config.json"), "utf8")) as { diffusers_config: Record<string, unknown> };
+    const config = vaeConfigFromDiffusers(cfg.diffusers_config);
+    const fromCkpt = loadVaeStateDict(ckpt);
+    const ref = loadVaeStateDict(join(DIR, "vae_c1_weights.safetensors"));
+    assert.deepEqual([...fromCkpt.keys()].sort(), [...ref.keys()].sort());
+    for (const [k, t] of ref) assert.deepEqual(fromCkpt.get(k)!.data, t.data, k);
+    const io = readSafetensors(join(DIR, "vae_c1_io.safetensors")).tensors;
+    const x = io.get("x")!;
+    const m = await new AutoencoderKL(config, fromCkpt).moments(new Tensor(toFloat32(x.data), x.shape));
+    const m2 = await new AutoencoderKL(config, ref).moments(new Tensor(toFloat32(x.data), x.shape));
+    assert.deepEqual(m.data, m2.data);
   });
 });
