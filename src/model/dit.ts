@@ -239,7 +239,7 @@ export class DiT {
         session.catch(() => this.wholeSessions.delete(N));
       }
       const [out] = await (await session).run(isConditional(c) ? [x, tf, y!] : [x, tf]);
-      opts.onBlock?.(c.depth - 1, c.depth);
+      for (let i = 0; i < c.depth; i++) opts.onBlock?.(i, c.depth); // one graph: every block is done at once
       return out!;
     }
     const { embed, block, tappedBlock, final, conditional, usesAdaLN } = this.stages();
