@@ -234,7 +234,8 @@ export class DiT {
       const N = x.shape[0]!;
       let session = this.wholeSessions.get(N);
       if (!session) {
-        session = import("./export.js").then(async ({ lowerWholeModel }) => Session.create((await lowerWholeModel(c, this.weights, N)).encode()));
+        // One long run with no JavaScript work between ops: spin-waiting pool threads pay off here.
+        session = import("./export.js").then(async ({ lowerWholeModel }) => Session.create((await lowerWholeModel(c, this.weights, N)).encode(), { spinning: true }));
         this.wholeSessions.set(N, session);
         session.catch(() => this.wholeSessions.delete(N));
       }

@@ -10,7 +10,11 @@ import { Tensor } from "./tensor.js";
 export interface SessionOptions {
   /** Intra-op threads; default: every core. */
   threads?: number;
-  /** Let idle pool threads spin-wait between ops (default off; see `DIT_ORT_SPIN=1`). */
+  /**
+   * Let idle pool threads spin-wait between ops. Default off (`DIT_ORT_SPIN=1` turns it on):
+   * staged execution runs JavaScript between session runs, which spinning threads starve on
+   * 2 cores; a single long graph run benefits from it.
+   */
   spinning?: boolean;
   /** Execution providers, default ["cpu"]; "cuda" where the user has it. */
   providers?: string[];
