@@ -24,6 +24,7 @@ import { initParams } from "../src/model/params.js";
 import { compile } from "../src/runtime/compile.js";
 import { initJax } from "../src/runtime/jax.js";
 import { Tensor } from "../src/runtime/tensor.js";
+import { Adam } from "../src/train/adam.js";
 import { Rng } from "../src/util/rng.js";
 
 const args = process.argv.slice(2);
@@ -93,18 +94,10 @@ const weights: StateDict = initParams(config, 0);
 const pos = weights.get("pos_embed")!;
 const names = [...weights.keys()].filter((k) => k !== "pos_embed");
 const lr = 2e-3;
-const [b1, b2, adamEps] = [0.9, 0.999, 1e-8];
-const m = names.map((k) => new Float32Array(weights.get(k)!.data.length));
-const v = names.map((k) => new Float32Array(weights.get(k)!.data.length));
+const adam = new Adam(weights, names, { lr });
 const batch = 32;
 const trainRng = new Rng(99);
 const freqs = new Tensor(timestepFrequencies(), [128]);
-const leaf = (t: unknown, name: string): Tensor => {
-  let node = t;
-  for (const part of name.split(".")) node = (node as Record<string, unknown> | undefined)?.[part];
-  if (!(node instanceof Tensor)) throw new Error(`no gradient for '${name}'`);
-  return node;
-};
 
 log(`training DiT (hidden ${config.hiddenSize}, depth ${config.depth}, ${config.inputSize}×${config.inputSize}×${C}, patch ${config.patchSize}, ${config.numClasses} classes) for ${Number.isFinite(trainSteps) ? `${trainSteps} steps` : `~${trainSeconds} s`}, batch ${batch}, Adam lr ${lr}`);
 const step = compile(valueAndGrad(trainingLossFn(config)) as never);
@@ -130,20 +123,7 @@ try {
     const loss = value.data[0] as number;
     if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${steps}`);
     ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
-    const c1 = 1 - b1 ** steps;
-    const c2 = Math.sqrt(1 - b2 ** steps);
-    names.forEach((k, j) => {
-      const p = weights.get(k)!.data as Float32Array;
-      const g = leaf(grads, k).data as Float32Array;
-      const mj = m[j]!;
-      const vj = v[j]!;
-      for (let i = 0; i < p.length; i++) {
-        const gi = g[i]!;
-        mj[i] = b1 * mj[i]! + (1 - b1) * gi;
-        vj[i] = b2 * vj[i]! + (1 - b2) * gi * gi;
-        p[i] = p[i]! - ((lr / c1) * mj[i]!) / (Math.sqrt(vj[i]!) / c2 + adamEps);
-      }
-    });
+    adam.step(grads);
     if (steps === 1 || steps % 100 === 0) {
       losses.push({ step: steps, loss: ema });
       log(`  step ${steps}  loss (EMA) ${ema.toFixed(4)}  ${((performance.now() - t0) / 1000).toFixed(0)} s`);

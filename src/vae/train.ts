@@ -23,6 +23,7 @@ import { saveStateDict } from "../model/weights.js";
 import { compile, type CompiledFunction } from "../runtime/compile.js";
 import { eager } from "../runtime/eager.js";
 import { Tensor } from "../runtime/tensor.js";
+import { Adam } from "../train/adam.js";
 import { Rng } from "../util/rng.js";
 import { decoderForward, encoderForward, type DecoderParams, type EncoderParams } from "./autoencoder.js";
 import { downsampleFactor, SCALING_FACTOR, validateVaeConfig, type VaeConfig } from "./config.js";
@@ -103,13 +104,6 @@ export interface TrainVaeResult {
 
 export const TRAIN_DEFAULTS = { lr: 1e-3, klWeight: 1e-6, recon: "l1" as ReconLoss, seed: 0, betas: [0.9, 0.999] as [number, number], eps: 1e-8 };
 
-function leaf(t: unknown, name: string): Tensor {
-  let node = t;
-  for (const part of name.split(".")) node = (node as Record<string, unknown> | undefined)?.[part];
-  if (!(node instanceof Tensor)) throw new Error(`no gradient for '${name}'`);
-  return node;
-}
-
 /** Train a VAE (see the module comment for the loss); deterministic given the seed. */
 export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
   const raw = typeof opts.data === "string" ? loadImageDataset(opts.data) : opts.data;
@@ -133,9 +127,7 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
     if (!t || t.shape.join() !== shape.join()) throw new Error(`trainVae: initial weights lack '${k}' [${shape}]`);
     weights.set(k, new Tensor(Float32Array.from(t.data as Float32Array), [...shape]));
   }
-  const names = [...weights.keys()];
-  const m = names.map((k) => new Float32Array(weights.get(k)!.data.length));
-  const v = names.map((k) => new Float32Array(weights.get(k)!.data.length));
+  const adam = new Adam(weights, [...weights.keys()], { lr, betas: [b1, b2], eps: adamEps });
 
   const order = new Rng((seed ^ 0x5eed0001) >>> 0);
   const noise = new Rng((seed ^ 0x5eed0002) >>> 0);
@@ -171,21 +163,7 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
       const stats = { loss: loss.data[0] as number, recon: parts.recon.data[0] as number, kl: parts.kl.data[0] as number };
       if (!Number.isFinite(stats.loss)) throw new Error(`trainVae: loss is ${stats.loss} at step ${s}; lower --lr`);
       history.push(stats);
-      // PyTorch Adam (no weight decay, no amsgrad)
-      const c1 = 1 - b1 ** s;
-      const c2 = Math.sqrt(1 - b2 ** s);
-      names.forEach((k, j) => {
-        const p = weights.get(k)!.data as Float32Array;
-        const g = leaf(grads, k).data as Float32Array;
-        const mj = m[j]!;
-        const vj = v[j]!;
-        for (let i = 0; i < p.length; i++) {
-          const gi = g[i]!;
-          mj[i] = b1 * mj[i]! + (1 - b1) * gi;
-          vj[i] = b2 * vj[i]! + (1 - b2) * gi * gi;
-          p[i] = p[i]! - ((lr / c1) * mj[i]!) / (Math.sqrt(vj[i]!) / c2 + adamEps);
-        }
-      });
+      adam.step(grads);
       opts.onStep?.(s, stats);
     }
   } finally {
