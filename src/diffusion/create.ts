@@ -3,7 +3,7 @@
  * the respaced diffusion (official `respace.SpacedDiffusion`).
  */
 import { GaussianDiffusion, type LossType, type ModelMeanType, type ModelVarType } from "./gaussian-diffusion.js";
-import { spaceTimesteps } from "./respace.js";
+import { logSnrTimesteps, RespacingError, spaceTimesteps } from "./respace.js";
 import { getNamedBetaSchedule, type NoiseSchedule } from "./schedules.js";
 
 /**
@@ -32,7 +32,11 @@ export function spacedDiffusion(
 }
 
 export interface CreateDiffusionOptions {
-  /** "" (all steps), "250", "ddim25", "10,15,20", or section counts; default "". */
+  /**
+   * "" (all steps), "250", "ddim25", "10,15,20", or section counts, as the
+   * official code; or "logsnrN": N steps evenly spaced in log-SNR (see
+   * `logSnrTimesteps`; best for few-step samplers such as DPM-Solver++). Default "".
+   */
   timestepRespacing?: string | readonly number[];
   noiseSchedule?: NoiseSchedule;
   useKl?: boolean;
@@ -53,8 +57,8 @@ export function createDiffusion(opts: CreateDiffusionOptions | string = {}): Gau
   const steps = o.diffusionSteps ?? 1000;
   let respacing = o.timestepRespacing ?? "";
   if (respacing === "") respacing = [steps];
-  const use = spaceTimesteps(steps, respacing);
   const betas = getNamedBetaSchedule(o.noiseSchedule ?? "linear", steps);
+  const use = typeof respacing === "string" && respacing.startsWith("logsnr") ? logSnrTimesteps(cumprod(betas), logSnrCount(respacing)) : spaceTimesteps(steps, respacing);
   const lossType: LossType = o.useKl ? "rescaled_kl" : o.rescaleLearnedSigmas ? "rescaled_mse" : "mse";
   const learnSigma = o.learnSigma ?? true;
   return spacedDiffusion(use, {
@@ -63,4 +67,17 @@ export function createDiffusion(opts: CreateDiffusionOptions | string = {}): Gau
     modelVarType: learnSigma ? "learned_range" : o.sigmaSmall ? "fixed_small" : "fixed_large",
     lossType,
   });
+}
+
+function cumprod(betas: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(betas.length);
+  let p = 1;
+  for (let i = 0; i < betas.length; i++) out[i] = p *= 1 - betas[i]!;
+  return out;
+}
+
+function logSnrCount(spec: string): number {
+  const m = /^logsnr(\d+)$/.exec(spec);
+  if (!m) throw new RespacingError(`invalid timestep respacing ${JSON.stringify(spec)}: expected "logsnrN" with N a step count, e.g. "logsnr25"`);
+  return Number(m[1]);
 }

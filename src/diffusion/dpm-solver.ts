@@ -9,7 +9,13 @@
  * With S = diffusion.numTimesteps it evaluates the model at the indices
  * S−1, …, 0 (S evaluations, like DDIM) and returns the x_0 prediction at
  * index 0. The first step and (with lowerOrderFinal, the default) the last
- * transition, the largest in log-SNR on a uniformly respaced schedule, are first order.
+ * transition are first order.
+ *
+ * Use it on log-SNR steps, `createDiffusion("logsnr25")`: on the official
+ * uniform respacing ("25") the last transition (t = 42 → 0) is ~7× the
+ * average step in log-SNR, the multistep extrapolation is unstable there, and
+ * the first-order step it falls back to carries most of the error wherever
+ * the data has fine-scale structure (`npm run bench:samplers` shows both).
  */
 import { Tensor } from "../runtime/tensor.js";
 import { Rng } from "../util/rng.js";

@@ -17,7 +17,7 @@ export {
 } from "./gaussian-diffusion.js";
 export { approxStandardNormalCdf, discretizedGaussianLogLikelihood, meanFlat, normalKl, tanhF32 } from "./losses.js";
 export { ditModelFn } from "./model-fn.js";
-export { RespacingError, roundHalfEven, spaceTimesteps } from "./respace.js";
+export { logSnrTimesteps, RespacingError, roundHalfEven, spaceTimesteps } from "./respace.js";
 export { betasForAlphaBar, getBetaSchedule, getNamedBetaSchedule, linspace, type NoiseSchedule } from "./schedules.js";
 export { trainingLossFn, trainingLossInputs, trainingLossTerms, type TrainingLossInputs } from "./training-loss-fn.js";
 export { dpmSolverSampleLoop, dpmSolverSampleLoopProgressive, type DpmSolverOptions } from "./dpm-solver.js";

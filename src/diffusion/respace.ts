@@ -76,3 +76,34 @@ export function spaceTimesteps(numTimesteps: number, sectionCounts: string | rea
   });
   return [...steps].sort((a, b) => a - b);
 }
+
+/**
+ * `count` of the original timesteps spaced evenly in log-SNR
+ * λ_t = ½·log(ᾱ_t / (1 − ᾱ_t)) from t = T−1 to t = 0 (DPM-Solver's "logSNR"
+ * step selection, rounded to the integer timesteps the model was trained on).
+ * A uniform stride in t leaves one huge last interval in λ on DiT's linear
+ * schedule (at 25 steps t = 42 → 0, λ ≈ 1.9 → 4.6, against ~0.4 per step
+ * before), where any few-step sampler's error concentrates; even λ steps
+ * spread it. Ascending, distinct, always holding 0 and T−1. Not part of the
+ * official code; `createDiffusion("logsnr25")` selects it.
+ */
+export function logSnrTimesteps(alphasCumprod: ArrayLike<number>, count: number): number[] {
+  const T = alphasCumprod.length;
+  if (!Number.isInteger(count) || count < 2 || count > T) throw new RespacingError(`log-SNR respacing needs between 2 and ${T} steps, got ${count}`);
+  const lambda = (t: number) => 0.5 * (Math.log(alphasCumprod[t]!) - Math.log1p(-alphasCumprod[t]!));
+  const lo = lambda(T - 1);
+  const hi = lambda(0);
+  // Nearest timestep to each even λ target (λ falls as t grows), from t = 0 upwards.
+  const picks: number[] = [];
+  let t = 0;
+  for (let k = 0; k < count; k++) {
+    const target = hi + ((lo - hi) * k) / (count - 1);
+    while (t + 1 < T && Math.abs(lambda(t + 1) - target) <= Math.abs(lambda(t) - target)) t++;
+    picks.push(t);
+  }
+  // Where λ changes less than one step's worth per timestep, neighbours collide: keep them distinct, within [0, T−1].
+  for (let k = 1; k < count; k++) picks[k] = Math.max(picks[k]!, picks[k - 1]! + 1);
+  picks[count - 1] = T - 1;
+  for (let k = count - 2; k >= 0; k--) picks[k] = Math.min(picks[k]!, picks[k + 1]! - 1);
+  return picks;
+}

@@ -8,6 +8,7 @@ import {
   createDiffusion,
   getNamedBetaSchedule,
   linspace,
+  logSnrTimesteps,
   RespacingError,
   roundHalfEven,
   spaceTimesteps,
@@ -57,6 +58,55 @@ describe("spaceTimesteps", () => {
     assert.throws(() => spaceTimesteps(1000, []), RespacingError);
     assert.throws(() => spaceTimesteps(1000, [1.5]), RespacingError);
     assert.throws(() => spaceTimesteps(0, "10"), RespacingError);
+  });
+});
+
+describe("logSnrTimesteps (\"logsnrN\")", () => {
+  const base = createDiffusion("");
+  const lambda = (t: number) => 0.5 * Math.log(base.alphasCumprod[t]! / (1 - base.alphasCumprod[t]!));
+
+  it("spaces the steps evenly in log-SNR, from t = 0 to t = T−1, on the trained integer timesteps", () => {
+    const ts = logSnrTimesteps(base.alphasCumprod, 25);
+    assert.equal(ts.length, 25);
+    assert.equal(ts[0], 0);
+    assert.equal(ts[24], 999);
+    const step = (lambda(0) - lambda(999)) / 24;
+    ts.forEach((t, k) => {
+      assert.ok(Number.isInteger(t) && (k === 0 || t > ts[k - 1]!), `strictly ascending integers: ${ts.join(",")}`);
+      // within one timestep's worth of λ of the even target (rounding to integers near t = 0, where λ is steep)
+      const target = lambda(0) - k * step;
+      const slack = Math.abs(lambda(Math.max(0, t - 1)) - lambda(Math.min(999, t + 1)));
+      assert.ok(Math.abs(lambda(t) - target) <= slack, `t = ${t}: λ ${lambda(t).toFixed(3)} vs target ${target.toFixed(3)}`);
+    });
+    // the uniform official respacing leaves a last interval ~7× the average λ step; log-SNR steps do not
+    const uniform = spaceTimesteps(1000, "25");
+    assert.ok(lambda(uniform[0]!) - lambda(uniform[1]!) > 6 * step);
+    assert.ok(lambda(ts[0]!) - lambda(ts[1]!) < 1.5 * step);
+  });
+
+  it("keeps the steps distinct where λ changes slowly, up to every timestep", () => {
+    for (const n of [2, 500, 999, 1000]) {
+      const ts = logSnrTimesteps(base.alphasCumprod, n);
+      assert.equal(new Set(ts).size, n);
+      assert.equal(ts[0], 0);
+      assert.equal(ts[n - 1], 999);
+    }
+    assert.deepEqual([...createDiffusion("logsnr1000").timestepMap], Array.from({ length: 1000 }, (_, i) => i));
+  });
+
+  it("createDiffusion(\"logsnrN\") builds it for the chosen schedule and rejects bad counts", () => {
+    assert.deepEqual([...createDiffusion("logsnr25").timestepMap], logSnrTimesteps(base.alphasCumprod, 25));
+    const cosine = createDiffusion({ noiseSchedule: "cosine", timestepRespacing: "logsnr10" });
+    assert.deepEqual([...cosine.timestepMap], logSnrTimesteps(createDiffusion({ noiseSchedule: "cosine" }).alphasCumprod, 10));
+    assert.notDeepEqual(cosine.timestepMap, createDiffusion("logsnr10").timestepMap);
+    for (const [spec, msg] of [
+      ["logsnr1", /between 2 and 1000 steps, got 1/],
+      ["logsnr1001", /between 2 and 1000 steps, got 1001/],
+      ["logsnr", /expected "logsnrN"/],
+      ["logsnr2.5", /expected "logsnrN"/],
+    ] as const) {
+      assert.throws(() => createDiffusion(spec), (e: unknown) => e instanceof RespacingError && msg.test(e.message), spec);
+    }
   });
 });
 
