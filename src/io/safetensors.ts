@@ -7,7 +7,8 @@
  * time by file offset, so files over 2 GiB (which `readFileSync` refuses) work.
  * Writing goes to a temporary file renamed at the end.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 
 export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
@@ -212,6 +213,7 @@ export function writeSafetensors(
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hbytes.length));
   const tmp = `${path}.${process.pid}.tmp`;
+  mkdirSync(dirname(path), { recursive: true }); // as users expect of --out paths
   const fd = openSync(tmp, "w");
   try {
     let pos = 0;

@@ -7,8 +7,8 @@
  * Files are written under temporary names and renamed at the end, so nothing
  * half-written is left behind.
  */
-import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { basename } from "node:path";
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import onnxProto from "onnx-proto";
 import { bytesOf, type Graph } from "./onnx-graph.js";
 
@@ -33,6 +33,7 @@ export function saveOnnx(graph: Graph, path: string, opts: SaveOptions = {}): st
   const dataPath = `${path}.data`;
   const tmpModel = `${path}.${process.pid}.tmp`;
   const tmpData = `${dataPath}.${process.pid}.tmp`;
+  mkdirSync(dirname(path), { recursive: true }); // as users expect of --out paths
   const written: string[] = [];
   let fd: number | undefined;
   try {
