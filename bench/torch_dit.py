@@ -5,6 +5,11 @@ here because the repository cannot be fetched offline), random weights, timed
 like `dit bench`: one warm-up, then the median of 5.
 
     python3 bench/torch_dit.py --model DiT-XL/2 --batch 1 [--threads 2]
+    python3 bench/torch_dit.py --model DiT-S/2 --export out/torch-S2/model.onnx
+
+With --export it writes the model as ONNX instead (torch.onnx.export, opset 16,
+inputs x, t float32, y int64; external data for XL/2), to time a PyTorch export
+on ONNX Runtime against ours: `node --import tsx bench/onnx-ab.ts A.onnx B.onnx`.
 
 Prints one JSON line {"model", "batch", "resolution", "median_ms", "gflops_per_s",
 "torch", "threads", "blas"}. Needs PyTorch (e.g. Debian's python3-torch; with
@@ -113,6 +118,7 @@ def main():
     ap.add_argument("--model", default="DiT-XL/2")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads() if torch.get_num_threads() > 1 else 2)
+    ap.add_argument("--export", metavar="PATH", help="write an ONNX export (batch --batch) instead of timing")
     args = ap.parse_args()
     size, patch = args.model.removeprefix("DiT-").split("/")
     torch.set_num_threads(args.threads)
@@ -121,6 +127,13 @@ def main():
     x = torch.randn(args.batch, 4, 32, 32)
     t = torch.randint(0, 1000, (args.batch,))
     y = torch.randint(0, 1000, (args.batch,))
+    if args.export:
+        import os
+        os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
+        # opset 16: torch 1.13's opset-17 LayerNormalization export breaks on norms without affine parameters
+        torch.onnx.export(model, (x, t.float(), y), args.export, input_names=["x", "t", "y"], output_names=["out"], opset_version=16)
+        print(json.dumps({"model": args.model, "batch": args.batch, "export": args.export}))
+        return
     times = []
     with torch.no_grad():
         model(x, t, y)  # warm-up
