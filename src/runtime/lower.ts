@@ -31,9 +31,11 @@ export class LoweringError extends Error {
   }
 }
 
-type JaxprEqn = Jaxpr["eqns"][number];
+/** One equation of a jaxpr. */
+export type JaxprEqn = Jaxpr["eqns"][number];
 type Atom = JaxprEqn["inputs"][number];
-type VarT = Jaxpr["inBinders"][number];
+/** A jaxpr variable. */
+export type VarT = Jaxpr["inBinders"][number];
 
 const UNARY: Record<string, string> = {
   neg: "Neg",
@@ -77,7 +79,7 @@ function sameShape(a: number[], b: number[]): boolean {
 export class Lowerer {
   readonly g = new Graph();
   /** Equations producing each variable of the jaxpr being lowered (for fusion). */
-  producers = new Map<VarT, JaxprEqn>();
+  producers: Map<VarT, JaxprEqn> = new Map();
   private env = new Map<VarT, Val>();
   /** How often each variable of the jaxpr being lowered is used. */
   private uses = new Map<VarT, number>();
