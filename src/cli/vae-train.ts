@@ -21,7 +21,16 @@ interface VaeTrainOpts {
   layersPerBlock: number;
   normGroups?: number;
   seed: number;
+  scalingFactor: "auto" | number;
   json?: boolean;
+}
+
+/** "auto" or a positive number. */
+function scalingFactorArg(v: string): "auto" | number {
+  if (v === "auto") return "auto";
+  const x = Number(v);
+  if (!(x > 0) || !Number.isFinite(x)) throw new Error(`--scaling-factor must be 'auto' or a positive number, got '${v}'`);
+  return x;
 }
 
 function positiveNumber(name: string): (v: string) => number {
@@ -66,7 +75,8 @@ export function registerVaeTrain(program: Command): void {
     .option("--layers-per-block <n>", "ResNet blocks per level", positiveInt("layers-per-block"), 1)
     .option("--norm-groups <n>", "GroupNorm groups (default: gcd(32, channels))", positiveInt("norm-groups"))
     .option("--seed <n>", "seed of the initialisation, batch order and latent noise", (v: string) => Number(v), TRAIN_DEFAULTS.seed)
-    .option("--json", 'print one JSON line {"out", "steps", "loss", "recon", "kl"} on stdout')
+    .option("--scaling-factor <auto|x>", `latent scaling_factor saved in config.json: 'auto' = 1/std of latent samples of up to 256 training images (LDM's rule; DiT's SD VAE uses ${SCALING_FACTOR})`, scalingFactorArg, "auto" as const)
+    .option("--json", 'print one JSON line {"out", "steps", "loss", "recon", "kl", "scaling_factor"} on stdout')
     .action(async (opts: VaeTrainOpts) => {
       if (opts.recon !== "l1" && opts.recon !== "l2") throw new Error(`--recon must be l1 or l2, got '${opts.recon}'`);
       if (!Number.isInteger(opts.seed) || opts.seed < 0) throw new Error(`--seed must be an integer ≥ 0`);
@@ -78,7 +88,8 @@ export function registerVaeTrain(program: Command): void {
       try {
         res = await trainVae({
           data,
-          config: { blockOutChannels: opts.channels, layersPerBlock: opts.layersPerBlock, latentChannels: opts.latentChannels, normNumGroups, scalingFactor: SCALING_FACTOR },
+          config: { blockOutChannels: opts.channels, layersPerBlock: opts.layersPerBlock, latentChannels: opts.latentChannels, normNumGroups },
+          scalingFactor: opts.scalingFactor,
           steps: opts.steps,
           batch: opts.batch,
           lr: opts.lr,
@@ -92,7 +103,8 @@ export function registerVaeTrain(program: Command): void {
       }
       saveVae(opts.out, res.config, res.weights, res.sampleSize[0]);
       const { loss, recon, kl } = res.final;
-      if (opts.json) printJson({ out: opts.out, steps: opts.steps, loss, recon, kl });
-      else process.stdout.write(`saved ${opts.out}/vae.safetensors and config.json after ${opts.steps} steps: loss ${loss.toFixed(5)} (recon ${recon.toFixed(5)}, kl ${kl.toFixed(3)})\n`);
+      const scaling = res.config.scalingFactor;
+      if (opts.json) printJson({ out: opts.out, steps: opts.steps, loss, recon, kl, scaling_factor: scaling });
+      else process.stdout.write(`saved ${opts.out}/vae.safetensors and config.json after ${opts.steps} steps: loss ${loss.toFixed(5)} (recon ${recon.toFixed(5)}, kl ${kl.toFixed(3)}), scaling_factor ${scaling.toPrecision(5)}${res.latentStd !== undefined ? ` (latent std ${res.latentStd.toPrecision(4)})` : ""}\n`);
     });
 }

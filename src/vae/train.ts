@@ -25,7 +25,7 @@ import { eager } from "../runtime/eager.js";
 import { Tensor } from "../runtime/tensor.js";
 import { Adam } from "../train/adam.js";
 import { Rng } from "../util/rng.js";
-import { decoderForward, encoderForward, type DecoderParams, type EncoderParams } from "./autoencoder.js";
+import { AutoencoderKL, decoderForward, encoderForward, type DecoderParams, type EncoderParams } from "./autoencoder.js";
 import { downsampleFactor, SCALING_FACTOR, validateVaeConfig, type VaeConfig } from "./config.js";
 import { initVaeParams } from "./init.js";
 import type { ConvParams } from "./layers.js";
@@ -75,8 +75,8 @@ export interface StepStats {
 export interface TrainVaeOptions {
   /** Images (N, C, H, W) in [-1, 1], or a path for `loadImageDataset`. H and W are padded (with −1) to multiples of the downsampling factor. */
   data: ImageDataset | string;
-  /** The architecture; in/out channels are taken from the data. */
-  config: Omit<VaeConfig, "inChannels" | "outChannels"> & Partial<Pick<VaeConfig, "inChannels" | "outChannels">>;
+  /** The architecture; in/out channels are taken from the data; scalingFactor as `scalingFactor` below. */
+  config: Omit<VaeConfig, "inChannels" | "outChannels" | "scalingFactor"> & Partial<Pick<VaeConfig, "inChannels" | "outChannels" | "scalingFactor">>;
   steps: number;
   batch: number;
   lr?: number;
@@ -89,6 +89,16 @@ export interface TrainVaeOptions {
   /** Start from these weights instead of the seeded initialisation. */
   init?: StateDict;
   onStep?: (step: number, stats: StepStats) => void;
+  /**
+   * The config's scaling_factor: "auto" (default) = 1 / std of latent samples
+   * of up to `scaleImages` training images after training (LDM's
+   * scale-by-std: diffusion models expect unit-variance latents; 0.18215 is
+   * this rule on the SD VAE), or a fixed number (e.g. SCALING_FACTOR).
+   * Default: config.scalingFactor if given, else "auto".
+   */
+  scalingFactor?: "auto" | number;
+  /** Images encoded for the "auto" scaling factor (default 256, at most the data set). */
+  scaleImages?: number;
 }
 
 export interface TrainVaeResult {
@@ -100,6 +110,8 @@ export interface TrainVaeResult {
   final: StepStats;
   /** Image size trained on (after padding). */
   sampleSize: [number, number];
+  /** Standard deviation of latent samples of the first `scaleImages` training images (set when scalingFactor is "auto"). */
+  latentStd?: number;
 }
 
 export const TRAIN_DEFAULTS = { lr: 1e-3, klWeight: 1e-6, recon: "l1" as ReconLoss, seed: 0, betas: [0.9, 0.999] as [number, number], eps: 1e-8 };
@@ -108,7 +120,7 @@ export const TRAIN_DEFAULTS = { lr: 1e-3, klWeight: 1e-6, recon: "l1" as ReconLo
 export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
   const raw = typeof opts.data === "string" ? loadImageDataset(opts.data) : opts.data;
   const channels = raw.shape[1];
-  const config = validateVaeConfig({ ...opts.config, inChannels: opts.config.inChannels ?? channels, outChannels: opts.config.outChannels ?? channels } as VaeConfig);
+  const config = validateVaeConfig({ ...opts.config, inChannels: opts.config.inChannels ?? channels, outChannels: opts.config.outChannels ?? channels, scalingFactor: opts.config.scalingFactor ?? SCALING_FACTOR } as VaeConfig);
   if (config.inChannels !== channels || config.outChannels !== channels) throw new Error(`the data has ${channels} channels, the config ${config.inChannels} in / ${config.outChannels} out`);
   const ds = padToMultiple(raw, downsampleFactor(config));
   const [N, C, H, W] = ds.shape;
@@ -169,7 +181,46 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
   } finally {
     await step.dispose();
   }
-  return { config, weights, history, final: history[history.length - 1]!, sampleSize: [H, W] };
+  const result: TrainVaeResult = { config, weights, history, final: history[history.length - 1]!, sampleSize: [H, W] };
+  const scaling = opts.scalingFactor ?? opts.config.scalingFactor ?? "auto";
+  if (scaling === "auto") {
+    result.latentStd = await latentStd(config, weights, ds, Math.min(N, opts.scaleImages ?? 256), B, new Rng((seed ^ 0x5eed0003) >>> 0), opts.backend);
+    if (!(result.latentStd > 0) || !Number.isFinite(result.latentStd)) throw new Error(`trainVae: latent std is ${result.latentStd}; cannot set scaling_factor (pass a number)`);
+    result.config = { ...config, scalingFactor: 1 / result.latentStd };
+  } else {
+    if (!(scaling > 0) || !Number.isFinite(scaling)) throw new Error(`trainVae: scalingFactor must be "auto" or a positive number, got ${scaling}`);
+    result.config = { ...config, scalingFactor: scaling };
+  }
+  return result;
+}
+
+/**
+ * Standard deviation (unbiased, over every element) of posterior samples
+ * z ~ q(z | x) of the first `count` images: LDM's `scale_by_std` rule.
+ */
+async function latentStd(config: VaeConfig, weights: StateDict, ds: ImageDataset, count: number, batch: number, rng: Rng, backend?: "onnx" | "eager"): Promise<number> {
+  const vae = new AutoencoderKL(config, weights, { backend });
+  const [, C, H, W] = ds.shape;
+  const per = C * H * W;
+  let n = 0;
+  let sum = 0;
+  let sumSq = 0;
+  try {
+    for (let start = 0; start < count; start += batch) {
+      const b = Math.min(batch, count - start);
+      const x = new Tensor(ds.data.slice(start * per, (start + b) * per), [b, C, H, W]);
+      const z = (await vae.encode(x)).sample(rng).data as Float32Array;
+      for (const v of z) {
+        sum += v;
+        sumSq += v * v;
+      }
+      n += z.length;
+    }
+  } finally {
+    await vae.dispose();
+  }
+  const mean = sum / n;
+  return Math.sqrt(Math.max(0, (sumSq - n * mean * mean) / (n - 1)));
 }
 
 /** A diffusers-style `config.json` for AutoencoderKL (read back by `vaeConfigFromDiffusers`). */

@@ -17,6 +17,7 @@ import { encodeIdxImages, loadImageDataset, padToMultiple, readIdxImages, type I
 import { subtree } from "../../src/model/dit.js";
 import { compile } from "../../src/runtime/compile.js";
 import { Tensor } from "../../src/runtime/tensor.js";
+import { Rng } from "../../src/util/rng.js";
 import { AutoencoderKL } from "../../src/vae/autoencoder.js";
 import { SCALING_FACTOR, vaeConfigFromDiffusers, type VaeConfig } from "../../src/vae/config.js";
 import { initVaeParams } from "../../src/vae/init.js";
@@ -197,6 +198,33 @@ describe("VAE training", () => {
     assert.deepEqual(a.weights.get("decoder.conv_out.weight")!.data, b.weights.get("decoder.conv_out.weight")!.data);
   });
 
+  it("scaling_factor \"auto\" = 1/std of latent samples: scaled latents of the training images have unit std", async () => {
+    const arch = { ...ARCH, scalingFactor: undefined };
+    const r = await trainVae({ data: idx, config: arch, steps: 3, batch: 4, seed: 1 }); // all 32 images (fewer than scaleImages)
+    assert.ok(r.latentStd !== undefined && r.latentStd > 0);
+    assert.equal(r.config.scalingFactor, 1 / r.latentStd!);
+    assert.notEqual(r.config.scalingFactor, SCALING_FACTOR);
+    // independent check: encode the same 32 images, sample with other noise, scale
+    const vae = new AutoencoderKL(r.config, r.weights);
+    try {
+      const z = (await vae.encode(batchOf(loadImageDataset(idx), 32))).sample(new Rng(77)).data as Float32Array;
+      let s = 0;
+      let s2 = 0;
+      for (const v of z) {
+        s += v * r.config.scalingFactor;
+        s2 += (v * r.config.scalingFactor) ** 2;
+      }
+      const std = Math.sqrt(s2 / z.length - (s / z.length) ** 2);
+      assert.ok(Math.abs(std - 1) < 0.03, `std of scaled latents ${std}`);
+    } finally {
+      await vae.dispose();
+    }
+    // a number or the config's own value is kept as given
+    assert.equal((await trainVae({ data: idx, config: arch, steps: 1, batch: 4, scalingFactor: 0.5 })).config.scalingFactor, 0.5);
+    assert.equal((await trainVae({ data: idx, config: ARCH, steps: 1, batch: 4 })).latentStd, undefined);
+    await assert.rejects(trainVae({ data: idx, config: arch, steps: 1, batch: 4, scalingFactor: -1 }), /positive number/);
+  });
+
   it("saved weights + config reload into AutoencoderKL and reproduce the trained reconstruction", async () => {
     const out = join(tmp, "vae-out");
     saveVae(out, trained.config, trained.weights, 28);
@@ -246,13 +274,16 @@ describe("VAE training", () => {
     const mine = lines;
     assert.equal(mine.length, 1, lines.join(""));
     assert.ok(mine[0]!.endsWith("}\n"));
-    const j = JSON.parse(mine[0]!) as { out: string; steps: number; loss: number; recon: number; kl: number };
+    const j = JSON.parse(mine[0]!) as { out: string; steps: number; loss: number; recon: number; kl: number; scaling_factor: number };
     assert.equal(j.out, out);
     assert.equal(j.steps, 2);
     assert.ok(Number.isFinite(j.loss) && Number.isFinite(j.recon) && Number.isFinite(j.kl));
     const cfg = vaeConfigFromDiffusers(JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown>);
     assert.deepEqual(cfg.blockOutChannels, [8, 16]);
     assert.equal(cfg.normNumGroups, 8);
+    // --scaling-factor auto (the default): config.json holds the printed 1/std, not DiT's 0.18215
+    assert.equal(cfg.scalingFactor, j.scaling_factor);
+    assert.ok(j.scaling_factor > 0 && j.scaling_factor !== SCALING_FACTOR);
     assert.equal(loadVaeStateDict(join(out, "vae.safetensors")).size, vaeParamShapes(cfg).size);
   });
 });
