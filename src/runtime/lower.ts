@@ -640,7 +640,7 @@ export class Lowerer {
       const a2 = this.g.reshape(aT, aPhysT, [m, kdim]);
       const b2 = this.g.reshape(bT, bPhysT, [n, kdim]);
       // ONNX Runtime has Gemm for floats only; integer dots use MatMul.
-      prod = isFloat(a.dtype) ? this.gemm(a2, b2, n, kdim) : this.g.op("MatMul", [a2, this.g.transpose(b2, [1, 0])]);
+      prod = isFloat(a.dtype) ? this.gemm(a2, b2, m, n, kdim) : this.g.op("MatMul", [a2, this.g.transpose(b2, [1, 0])]);
     } else {
       const a3 = this.g.reshape(aT, aPhysT, [B, m, kdim]);
       const b3 = this.g.reshape(bT, bPhysT, [B, n, kdim]);
@@ -691,12 +691,39 @@ export class Lowerer {
     return undefined;
   }
 
-  /** C = A · Bᵀ with A (m, k), B (n, k); a B that is itself a transpose is used in place (transB = 0). */
-  private gemm(a: string, b: string, n: number, k: number): string {
+  /** C (m, n) = A · Bᵀ with A (m, k), B (n, k); a B that is itself a transpose is used in place (transB = 0). */
+  private gemm(a: string, b: string, m: number, n: number, k: number): string {
     // B may be used transposed in place; A may not: ONNX Runtime's transposed-A
     // GEMM path measured 2–3× slower than an explicit Transpose and a plain GEMM.
     const bt = this.untransposed(b, [n, k]);
+    const src = this.transposeSource(a, m, k);
+    if (src) {
+      // A = Yᵀ for a (k, m) matrix Y (the weight gradients' dyᵀ). ONNX Runtime's
+      // GemmTransposeFusion would fold a Transpose feeding Gemm (or MatMul)
+      // back into transA, even through Reshapes, and its transposed-A GEMM is
+      // slow; a transpose that moves one axis of (k, m, 1) and a Reshape to
+      // (m, k) is left alone, and its MatMul writes (m, n) directly.
+      const y3 = this.g.op("Reshape", [src, this.g.int64s([k, m, 1])]);
+      const t3 = this.g.op("Transpose", [y3], { perm: [1, 2, 0] });
+      const a2 = this.g.op("Reshape", [t3, this.g.int64s([m, k])]);
+      const rhs = bt ?? this.g.transpose(b, [1, 0], [n, k]);
+      return this.g.op("MatMul", [a2, rhs]);
+    }
     return this.g.op("Gemm", [a, bt ?? b], { transA: 0, transB: bt ? 0 : 1 });
+  }
+
+  /**
+   * If `name` (m, k) is a 2-D transpose of a (k, m) matrix Y (possibly
+   * reshaped around it), Y's name; a transpose that is only a view was folded
+   * away already, so this is data that a Transpose node would move.
+   */
+  private transposeSource(name: string, m: number, k: number): string | undefined {
+    let p = this.g.producerOf(name);
+    if (p?.op === "Reshape") p = this.g.producerOf(p.inputs[0]!);
+    if (p?.op !== "Transpose" || (p.attrs.perm as number[]).join() !== "1,0") return undefined;
+    const y = p.inputs[0]!;
+    const shape = this.g.shapeOf(y);
+    return shape && shape.length === 2 && shape[0] === k && shape[1] === m ? y : undefined;
   }
 
   /** X with `name` = Xᵀ, when one exists without moving data (a Transpose [1,0] or a transposed view). */
