@@ -104,9 +104,119 @@ function matchLayerNorm(low: Lowerer, eqn: JaxprEqn): { x: Atom; eps: number } |
   return undefined;
 }
 
+type Activation = "gelu" | "gelu_exact" | "silu" | "tanh";
+
+/** The activation a jit named `gelu…`/`silu`/`tanh` computes (GELU's variant read off its body). */
+function activationOf(base: string, jaxpr: Jaxpr): Activation {
+  if (base === "gelu") return containsPrimitive(jaxpr, ["erf", "erfc"]) ? "gelu_exact" : "gelu";
+  return base as Activation;
+}
+
+/** act(x) as native ops. */
+function activation(low: Lowerer, act: Activation, x: Val): Val {
+  switch (act) {
+    case "gelu":
+      return low.elementwise("Gelu", [x], "float32", { approximate: "tanh" });
+    case "gelu_exact":
+      return low.elementwise("Gelu", [x], "float32");
+    case "silu":
+      return low.elementwise("Mul", [x, low.elementwise("Sigmoid", [x], "float32")], "float32");
+    case "tanh":
+      return low.elementwise("Tanh", [x], "float32");
+  }
+}
+
+/**
+ * ct · act'(x) as native ops: one pass per op over the activation's input,
+ * where jax-js's transposed jvp takes 2–3× as many (its tanh goes through exp,
+ * sign and reciprocal, and it keeps ~15 residuals of GELU alive from forward
+ * to backward).
+ */
+function activationBackward(low: Lowerer, act: Activation, x: Val, ct: Val): Val {
+  const k = (v: number): Val => ({ name: low.g.constant("float32", [], [v]), shape: [], phys: [], dtype: "float32" });
+  const op = (o: string, ...ins: Val[]) => low.elementwise(o, ins, "float32");
+  let d: Val;
+  switch (act) {
+    case "gelu": {
+      // d/dx ½x(1 + tanh u), u = c(x + a x³): ½(1 + t) + ½ x (1 − t²) c (1 + 3a x²)
+      const c = Math.fround(Math.sqrt(2 / Math.PI));
+      const a = Math.fround(0.044715);
+      const x2 = op("Mul", x, x);
+      const t = op("Tanh", op("Mul", op("Mul", x, op("Add", op("Mul", x2, k(a)), k(1))), k(c)));
+      const du = op("Add", op("Mul", x2, k(3 * a * c)), k(c));
+      const sech2 = op("Sub", k(1), op("Mul", t, t));
+      d = op("Mul", op("Add", op("Add", t, k(1)), op("Mul", op("Mul", x, sech2), du)), k(0.5));
+      break;
+    }
+    case "gelu_exact": {
+      // Φ(x) + x φ(x)
+      const cdf = op("Mul", op("Add", op("Erf", op("Mul", x, k(Math.SQRT1_2))), k(1)), k(0.5));
+      const pdf = op("Mul", op("Exp", op("Mul", op("Mul", x, x), k(-0.5))), k(1 / Math.sqrt(2 * Math.PI)));
+      d = op("Add", cdf, op("Mul", x, pdf));
+      break;
+    }
+    case "silu": {
+      // σ(x) (1 + x (1 − σ(x)))
+      const sg = op("Sigmoid", x);
+      d = op("Mul", sg, op("Add", op("Mul", x, op("Sub", k(1), sg)), k(1)));
+      break;
+    }
+    case "tanh": {
+      const t = op("Tanh", x);
+      d = op("Sub", k(1), op("Mul", t, t));
+      break;
+    }
+  }
+  return op("Mul", ct, d);
+}
+
+/**
+ * jax-js differentiates a named activation jit into `<name>_jvp_peval`
+ * (x → primal output and residuals, in the forward pass) and
+ * `<name>_jvp_resid_t` (residuals and the cotangent → ∂x, in the backward
+ * pass). The primal becomes the native op; the backward is recomputed from x
+ * natively, so the residuals die (dead-code elimination).
+ */
+function fuseActivationJvp(low: Lowerer, eqn: JaxprEqn, base: string, part: string): Val[] | undefined {
+  if (part === "peval") {
+    if (eqn.inputs.length !== 1 || isLit(eqn.inputs[0]!)) return undefined;
+    const x = low.read(eqn.inputs[0]!);
+    const out0 = eqn.outBinders[0]!.aval;
+    if (x.dtype !== "float32" || out0.dtype !== "float32" || out0.shape.join() !== x.shape.join()) return undefined;
+    const jaxpr = eqn.params.jaxpr as Jaxpr;
+    const outs = low.lowerJaxpr(jaxpr, [x], `jit '${eqn.params.name as string}'`);
+    outs[0] = activation(low, activationOf(base, jaxpr), x);
+    return outs;
+  }
+  // resid_t: every input but the cotangent is an output of one `<base>_jvp_peval`.
+  if (eqn.outBinders.length !== 1) return undefined;
+  let peval: JaxprEqn | undefined;
+  let ct: Atom | undefined;
+  for (const a of eqn.inputs) {
+    const p = isLit(a) ? undefined : low.producers.get(a as Jaxpr["inBinders"][number]);
+    if (p && (p.primitive as string) === "jit" && p.params.name === `${base}_jvp_peval`) {
+      if (peval && peval !== p) return undefined;
+      peval = p;
+    } else {
+      if (ct) return undefined;
+      ct = a;
+    }
+  }
+  if (!peval || !ct || isLit(ct) || peval.inputs.length !== 1 || isLit(peval.inputs[0]!)) return undefined;
+  const x = low.read(peval.inputs[0]!);
+  const g = low.read(ct);
+  const out = eqn.outBinders[0]!.aval;
+  if (x.dtype !== "float32" || g.dtype !== "float32" || out.shape.join() !== x.shape.join()) return undefined;
+  return [activationBackward(low, activationOf(base, peval.params.jaxpr as Jaxpr), x, g)];
+}
+
 /** Lower `eqn` as a fused native op if it matches a known pattern; otherwise undefined. */
 export function fuseEquation(low: Lowerer, eqn: JaxprEqn): Val[] | undefined {
   const prim = eqn.primitive as string;
+  if (prim === "jit") {
+    const m = /^(gelu|silu|tanh)_jvp_(peval|resid_t)$/.exec(eqn.params.name as string);
+    if (m) return fuseActivationJvp(low, eqn, m[1]!, m[2]!);
+  }
   if (prim === "jit" && eqn.inputs.length === 1 && eqn.outBinders.length === 1) {
     const name = eqn.params.name as string;
     const x = low.read(eqn.inputs[0]!);
