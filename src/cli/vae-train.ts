@@ -82,7 +82,7 @@ export function registerVaeTrain(program: Command): void {
       if (!Number.isInteger(opts.seed) || opts.seed < 0) throw new Error(`--seed must be an integer ≥ 0`);
       const normNumGroups = opts.normGroups ?? opts.channels.reduce(gcd, 32);
       const data = loadImageDataset(opts.data);
-      log(`vae-train: ${data.shape[0]} images ${data.shape.slice(1).join("×")} from ${opts.data}; channels [${opts.channels}], ${opts.layersPerBlock} layer(s)/block, ${opts.latentChannels} latent channels, ${normNumGroups} groups`);
+      log(`vae-train: ${data.shape[0]} images ${data.shape.slice(1).join("×")} from ${opts.data}; channels [${opts.channels}], ${opts.layersPerBlock} layer(s)/block, ${opts.latentChannels} latent channels, ${normNumGroups} groups; scaling_factor ${opts.scalingFactor === "auto" ? `from the latents of ${Math.min(256, data.shape[0])} images after training` : opts.scalingFactor}`);
       const bar = progressBar("vae-train", opts.steps, opts.json);
       let res;
       try {
