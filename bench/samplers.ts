@@ -19,7 +19,8 @@
  *   node --import tsx bench/samplers.ts            table on stdout, progress on stderr
  *   node --import tsx bench/samplers.ts --json     one JSON line on stdout
  *   options: --train-steps N (default 3000: reproducible), --train-seconds S (a wall-time budget instead), --samples N (default 16), --cfg S (default 4),
- *            --save-model F.safetensors (keep the trained EMA weights), --load-model F.safetensors (skip training)
+ *            --save-model F.safetensors (keep the trained EMA weights), --load-model F.safetensors (skip training),
+ *            --cfg-mode official|standard (guidance on the first 3 latent channels, as the official code, or on all)
  */
 import { cpus } from "node:os";
 import { valueAndGrad } from "@jax-js/jax";
@@ -58,6 +59,9 @@ const strOpt = (name: string): string | undefined => {
 const loadModel = strOpt("load-model");
 /** Save the trained model's EMA weights (safetensors) for later runs. */
 const saveModel = strOpt("save-model");
+/** Guidance on the first 3 latent channels as the official code ("official") or on all of them ("standard"). */
+const cfgMode = strOpt("cfg-mode") ?? "official";
+if (cfgMode !== "official" && cfgMode !== "standard") throw new Error(`--cfg-mode must be official or standard, got '${cfgMode}'`);
 const log = (m: string) => process.stderr.write(m + "\n");
 
 await initJax();
@@ -191,7 +195,7 @@ const noise = new Float32Array(2 * nSamples * per);
 noise.set(z, 0);
 noise.set(z, nSamples * per);
 const y = new Tensor(Int32Array.from([...labels, ...labels.map(() => nullId)]), [2 * nSamples]);
-const fn = ditModelFn(model, y, { cfgScale, cfgMode: "official" });
+const fn = ditModelFn(model, y, { cfgScale, cfgMode });
 // Latents are not bounded: no clipping of the x_0 predictions, for every sampler alike.
 const firstHalf = (t: Tensor) => (t.data as Float32Array).slice(0, nSamples * per);
 
@@ -293,7 +297,7 @@ if (json) {
       training: loadModel ? { loaded: loadModel } : { steps, seconds: trainS, batch, lr, emaDecay, losses },
       samples: nSamples,
       cfgScale,
-      cfgMode: "official",
+      cfgMode,
       reference: { sampler: "DDIM", steps: 1000, eta: 0, seconds: refS, classMatch: refMatch },
       rows,
       dpm25BeatsDdim50: claim,
@@ -302,7 +306,7 @@ if (json) {
   );
 } else {
   console.log(
-    `\nSampler error vs DDIM-1000 (η = 0) from the same noise: mean ‖x − x_ref‖₂/‖x_ref‖₂ over ${nSamples} samples, cfg ${cfgScale} (official), no clipping`,
+    `\nSampler error vs DDIM-1000 (η = 0) from the same noise: mean ‖x − x_ref‖₂/‖x_ref‖₂ over ${nSamples} samples, cfg ${cfgScale} (${cfgMode}), no clipping`,
   );
   console.log(`model: tiny DiT (hidden ${config.hiddenSize}, depth ${config.depth}, 8×8×4, 4 classes), EMA weights ${trainedWhat}; ${machine}`);
   console.log(`grids: uniform = the official respacing ("25"), logSNR = even steps in log-SNR ("logsnr25")\n`);
