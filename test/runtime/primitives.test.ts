@@ -8,7 +8,7 @@
  */
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { grad, jit, lax, nn, numpy as np, random } from "@jax-js/jax";
+import { grad, jit, lax, nn, numpy as np, random, valueAndGrad } from "@jax-js/jax";
 import { compile } from "../../src/runtime/compile.js";
 import { LoweringError } from "../../src/runtime/lower.js";
 import { spec, Tensor } from "../../src/runtime/tensor.js";
@@ -169,6 +169,22 @@ describe("elementwise unary ops", () => {
       // jax-js's transposed jvp (tanh through exp, sign via compare/where, reciprocal) is gone
       for (const dead of ["Where", "Less", "Reciprocal"]) assert.ok(!o.includes(dead), `${c.name}: ${dead} left in ${o.join(" ")}`);
       assert.ok(o.length <= 30, `${c.name}: ${o.length} nodes: ${o.join(" ")}`);
+    }
+  });
+
+  it("tanh, gelu (both forms), silu: valueAndGrad's value (the fused jvp's primal output) and gradient vs float64", async () => {
+    for (const c of UNARY_CASES.filter((u) => u.fused)) {
+      const rng = rngFor(`${c.name} valueAndGrad`);
+      const x = (c.gen ?? normal())(rng, [3, 5]);
+      const w = normal()(rng, [3, 5]);
+      const [value, gx] = await runCompiled(valueAndGrad((xx: J, ww: J) => np.sum(c.f(xx).mul(ww))), x, w);
+      let want = 0;
+      for (let i = 0; i < 15; i++) want += c.ref(x.data[i] as number) * (w.data[i] as number);
+      assert.ok(Math.abs((value!.data[0] as number) - want) <= 1e-5 * Math.max(1, Math.abs(want)), `${c.name}: value ${value!.data[0]} vs ${want}`);
+      for (let i = 0; i < 15; i++) {
+        const d = c.d(x.data[i] as number) * (w.data[i] as number);
+        assert.ok(Math.abs((gx!.data[i] as number) - d) <= 1e-5 * Math.max(1, Math.abs(d)), `${c.name}: grad[${i}] ${gx!.data[i]} vs ${d}`);
+      }
     }
   });
 });
