@@ -166,9 +166,8 @@ export class Graph {
     if (!shape) return this.op("Transpose", [x], { perm });
     this.shapes.set(x, shape);
     const outShape = perm.map((p) => shape![p]!);
-    const big = perm.filter((p) => shape![p]! !== 1);
-    if (big.every((p, i) => i === 0 || p > big[i - 1]!)) return this.reshape(x, shape, outShape);
     const { inShape, perm: merged } = canonicalTranspose(shape, perm);
+    if (merged.length <= 1) return this.reshape(x, shape, outShape); // only size-1 axes move
     if (merged.length === perm.length) {
       const out = this.op("Transpose", [x], { perm });
       this.shapes.set(out, outShape);
