@@ -125,6 +125,8 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
   const ds = padToMultiple(raw, downsampleFactor(config));
   const [N, C, H, W] = ds.shape;
   if (!(opts.steps >= 1 && opts.batch >= 1)) throw new Error("trainVae: steps and batch must be ≥ 1");
+  const scaling = opts.scalingFactor ?? opts.config.scalingFactor ?? "auto";
+  if (scaling !== "auto" && !(scaling > 0 && Number.isFinite(scaling))) throw new Error(`trainVae: scalingFactor must be "auto" or a positive number, got ${scaling}`);
   const lr = opts.lr ?? TRAIN_DEFAULTS.lr;
   const klWeight = opts.klWeight ?? TRAIN_DEFAULTS.klWeight;
   const seed = opts.seed ?? TRAIN_DEFAULTS.seed;
@@ -182,13 +184,11 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
     await step.dispose();
   }
   const result: TrainVaeResult = { config, weights, history, final: history[history.length - 1]!, sampleSize: [H, W] };
-  const scaling = opts.scalingFactor ?? opts.config.scalingFactor ?? "auto";
   if (scaling === "auto") {
     result.latentStd = await latentStd(config, weights, ds, Math.min(N, opts.scaleImages ?? 256), B, new Rng((seed ^ 0x5eed0003) >>> 0), opts.backend);
     if (!(result.latentStd > 0) || !Number.isFinite(result.latentStd)) throw new Error(`trainVae: latent std is ${result.latentStd}; cannot set scaling_factor (pass a number)`);
     result.config = { ...config, scalingFactor: 1 / result.latentStd };
   } else {
-    if (!(scaling > 0) || !Number.isFinite(scaling)) throw new Error(`trainVae: scalingFactor must be "auto" or a positive number, got ${scaling}`);
     result.config = { ...config, scalingFactor: scaling };
   }
   return result;
