@@ -75,14 +75,14 @@ export function registerVaeTrain(program: Command): void {
     .option("--layers-per-block <n>", "ResNet blocks per level", positiveInt("layers-per-block"), 1)
     .option("--norm-groups <n>", "GroupNorm groups (default: gcd(32, channels))", positiveInt("norm-groups"))
     .option("--seed <n>", "seed of the initialisation, batch order and latent noise", (v: string) => Number(v), TRAIN_DEFAULTS.seed)
-    .option("--scaling-factor <auto|x>", `latent scaling_factor saved in config.json: 'auto' = 1/std of latent samples of up to 256 training images (LDM's rule; DiT's SD VAE uses ${SCALING_FACTOR})`, scalingFactorArg, "auto" as const)
+    .option("--scaling-factor <auto|x>", `latent scaling_factor saved in config.json: 'auto' = 1/std of latent samples of up to ${TRAIN_DEFAULTS.scaleImages} training images (LDM's rule; DiT's SD VAE uses ${SCALING_FACTOR})`, scalingFactorArg, "auto" as const)
     .option("--json", 'print one JSON line {"out", "steps", "loss", "recon", "kl", "scaling_factor"} on stdout')
     .action(async (opts: VaeTrainOpts) => {
       if (opts.recon !== "l1" && opts.recon !== "l2") throw new Error(`--recon must be l1 or l2, got '${opts.recon}'`);
       if (!Number.isInteger(opts.seed) || opts.seed < 0) throw new Error(`--seed must be an integer ≥ 0`);
       const normNumGroups = opts.normGroups ?? opts.channels.reduce(gcd, 32);
       const data = loadImageDataset(opts.data);
-      log(`vae-train: ${data.shape[0]} images ${data.shape.slice(1).join("×")} from ${opts.data}; channels [${opts.channels}], ${opts.layersPerBlock} layer(s)/block, ${opts.latentChannels} latent channels, ${normNumGroups} groups; scaling_factor ${opts.scalingFactor === "auto" ? `from the latents of ${Math.min(256, data.shape[0])} images after training` : opts.scalingFactor}`);
+      log(`vae-train: ${data.shape[0]} images ${data.shape.slice(1).join("×")} from ${opts.data}; channels [${opts.channels}], ${opts.layersPerBlock} layer(s)/block, ${opts.latentChannels} latent channels, ${normNumGroups} groups; scaling_factor ${opts.scalingFactor === "auto" ? `from the latents of ${Math.min(TRAIN_DEFAULTS.scaleImages, data.shape[0])} images after training` : opts.scalingFactor}`);
       const bar = progressBar("vae-train", opts.steps, opts.json);
       let res;
       try {

@@ -58,7 +58,7 @@ export function createDiffusion(opts: CreateDiffusionOptions | string = {}): Gau
   let respacing = o.timestepRespacing ?? "";
   if (respacing === "") respacing = [steps];
   const betas = getNamedBetaSchedule(o.noiseSchedule ?? "linear", steps);
-  const use = typeof respacing === "string" && respacing.startsWith("logsnr") ? logSnrTimesteps(cumprod(betas), logSnrCount(respacing)) : spaceTimesteps(steps, respacing);
+  const use = typeof respacing === "string" && respacing.startsWith("logsnr") ? logSnrTimesteps(new GaussianDiffusion({ betas }).alphasCumprod, logSnrCount(respacing)) : spaceTimesteps(steps, respacing);
   const lossType: LossType = o.useKl ? "rescaled_kl" : o.rescaleLearnedSigmas ? "rescaled_mse" : "mse";
   const learnSigma = o.learnSigma ?? true;
   return spacedDiffusion(use, {
@@ -67,13 +67,6 @@ export function createDiffusion(opts: CreateDiffusionOptions | string = {}): Gau
     modelVarType: learnSigma ? "learned_range" : o.sigmaSmall ? "fixed_small" : "fixed_large",
     lossType,
   });
-}
-
-function cumprod(betas: ArrayLike<number>): Float64Array {
-  const out = new Float64Array(betas.length);
-  let p = 1;
-  for (let i = 0; i < betas.length; i++) out[i] = p *= 1 - betas[i]!;
-  return out;
 }
 
 function logSnrCount(spec: string): number {

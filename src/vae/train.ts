@@ -97,7 +97,7 @@ export interface TrainVaeOptions {
    * Default: config.scalingFactor if given, else "auto".
    */
   scalingFactor?: "auto" | number;
-  /** Images encoded for the "auto" scaling factor (default 256, at most the data set). */
+  /** Images encoded for the "auto" scaling factor (default TRAIN_DEFAULTS.scaleImages = 256, at most the data set). */
   scaleImages?: number;
 }
 
@@ -114,7 +114,7 @@ export interface TrainVaeResult {
   latentStd?: number;
 }
 
-export const TRAIN_DEFAULTS = { lr: 1e-3, klWeight: 1e-6, recon: "l1" as ReconLoss, seed: 0, betas: [0.9, 0.999] as [number, number], eps: 1e-8 };
+export const TRAIN_DEFAULTS = { lr: 1e-3, klWeight: 1e-6, recon: "l1" as ReconLoss, seed: 0, betas: [0.9, 0.999] as [number, number], eps: 1e-8, scaleImages: 256 };
 
 /** Train a VAE (see the module comment for the loss); deterministic given the seed. */
 export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
@@ -185,7 +185,7 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
   }
   const result: TrainVaeResult = { config, weights, history, final: history[history.length - 1]!, sampleSize: [H, W] };
   if (scaling === "auto") {
-    result.latentStd = await latentStd(config, weights, ds, Math.min(N, opts.scaleImages ?? 256), B, new Rng((seed ^ 0x5eed0003) >>> 0), opts.backend);
+    result.latentStd = await latentStd(config, weights, ds, Math.min(N, opts.scaleImages ?? TRAIN_DEFAULTS.scaleImages), B, new Rng((seed ^ 0x5eed0003) >>> 0), opts.backend);
     if (!(result.latentStd > 0) || !Number.isFinite(result.latentStd)) throw new Error(`trainVae: latent std is ${result.latentStd}; cannot set scaling_factor (pass a number)`);
     result.config = { ...config, scalingFactor: 1 / result.latentStd };
   } else {
