@@ -16,7 +16,8 @@ import * as ort from "onnxruntime-node";
 import { canonicalTranspose } from "../../src/runtime/onnx-graph.js";
 import { spec, Tensor } from "../../src/runtime/tensor.js";
 import { setupJax } from "../helpers.js";
-import { lowerGraph, randn, rngFor, runCompiled, type J } from "./harness.js";
+import { assertClose, lowerGraph, randn, rngFor, runCompiled, type J } from "./harness.js";
+import { f64, matmul64, transpose2d64 } from "./ref64.js";
 
 const onnx = onnxProto.onnx;
 const tmp = mkdtempSync(join(tmpdir(), "dit-transpose-"));
@@ -108,19 +109,8 @@ describe("weight gradients avoid ONNX Runtime's transposed-A GEMM", () => {
     const W = randn(rng, [48, 32]);
     const b = randn(rng, [48]);
     const [gW] = await runCompiled(grad(loss), { W, b }, x, w); // leaves in key order: W, b
-    const want = new Float64Array(48 * 32);
-    for (let t = 0; t < 64; t++) {
-      for (let o = 0; o < 48; o++) {
-        const wo = w.data[t * 48 + o] as number;
-        for (let i = 0; i < 32; i++) want[o * 32 + i]! += wo * (x.data[t * 32 + i] as number);
-      }
-    }
-    let d = 0;
-    let r = 0;
-    for (let i = 0; i < want.length; i++) {
-      d += ((gW!.data[i] as number) - want[i]!) ** 2;
-      r += want[i]! ** 2;
-    }
-    assert.ok(Math.sqrt(d / r) < 1e-5, `dW relative error ${Math.sqrt(d / r)}`);
+    const tokens = (t: Tensor) => ({ ...f64(t), shape: [64, t.shape[2]!] });
+    const dWT = matmul64(tokens(x), transpose2d64(f64(W)), tokens(w)).grads[1]!; // ∂/∂Wᵀ
+    assertClose([gW!], [transpose2d64(dWT)], 1e-5, "dW");
   });
 });
