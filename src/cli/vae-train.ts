@@ -1,6 +1,6 @@
 /** `dit vae-train`: train a small AutoencoderKL from scratch on an IDX file (MNIST / Fashion-MNIST) or a folder of PGM/PPM images. */
 import type { Command } from "commander";
-import { loadImageDataset } from "../io/datasets.js";
+import { loadImageDataset, padToSize } from "../io/datasets.js";
 import { SCALING_FACTOR } from "../vae/config.js";
 import { saveVae, trainVae, TRAIN_DEFAULTS, type ReconLoss } from "../vae/train.js";
 import { progressBar } from "./common.js";
@@ -21,6 +21,7 @@ interface VaeTrainOpts {
   layersPerBlock: number;
   normGroups?: number;
   seed: number;
+  imageSize?: number;
   scalingFactor: "auto" | number;
   json?: boolean;
 }
@@ -63,7 +64,7 @@ export function registerVaeTrain(program: Command): void {
   program
     .command("vae-train")
     .description("train a small VAE (AutoencoderKL) from scratch; saves <out>/vae.safetensors (diffusers names) and <out>/config.json")
-    .requiredOption("--data <path>", "an IDX image file (train-images-idx3-ubyte[.gz]) or a folder of binary PGM/PPM images")
+    .requiredOption("--data <path>", "an IDX image file (train-images-idx3-ubyte[.gz]), a folder holding one (e.g. /usr/share/datasets/fashion-mnist), or a folder of PNG / binary PGM/PPM images")
     .requiredOption("--out <dir>", "output folder")
     .option("--steps <n>", "optimisation steps", positiveInt("steps"), 1000)
     .option("--batch <n>", "images per step", positiveInt("batch"), 16)
@@ -74,6 +75,7 @@ export function registerVaeTrain(program: Command): void {
     .option("--latent-channels <n>", "latent channels", positiveInt("latent-channels"), 4)
     .option("--layers-per-block <n>", "ResNet blocks per level", positiveInt("layers-per-block"), 1)
     .option("--norm-groups <n>", "GroupNorm groups (default: gcd(32, channels))", positiveInt("norm-groups"))
+    .option("--image-size <n>", "pad images (centred, black) to n×n, e.g. 32 for 28×28 MNIST", positiveInt("image-size"))
     .option("--seed <n>", "seed of the initialisation, batch order and latent noise", (v: string) => Number(v), TRAIN_DEFAULTS.seed)
     .option("--scaling-factor <auto|x>", `latent scaling_factor saved in config.json: 'auto' = 1/std of latent samples of up to ${TRAIN_DEFAULTS.scaleImages} training images (LDM's rule; DiT's SD VAE uses ${SCALING_FACTOR})`, scalingFactorArg, "auto" as const)
     .option("--json", 'print one JSON line {"out", "steps", "loss", "recon", "kl", "scaling_factor"} on stdout')
@@ -81,7 +83,8 @@ export function registerVaeTrain(program: Command): void {
       if (opts.recon !== "l1" && opts.recon !== "l2") throw new Error(`--recon must be l1 or l2, got '${opts.recon}'`);
       if (!Number.isInteger(opts.seed) || opts.seed < 0) throw new Error(`--seed must be an integer ≥ 0`);
       const normNumGroups = opts.normGroups ?? opts.channels.reduce(gcd, 32);
-      const data = loadImageDataset(opts.data);
+      const raw = loadImageDataset(opts.data);
+      const data = opts.imageSize ? padToSize(raw, opts.imageSize) : raw;
       log(`vae-train: ${data.shape[0]} images ${data.shape.slice(1).join("×")} from ${opts.data}; channels [${opts.channels}], ${opts.layersPerBlock} layer(s)/block, ${opts.latentChannels} latent channels, ${normNumGroups} groups; scaling_factor ${opts.scalingFactor === "auto" ? `from the latents of ${Math.min(TRAIN_DEFAULTS.scaleImages, data.shape[0])} images after training` : opts.scalingFactor}`);
       const bar = progressBar("vae-train", opts.steps, opts.json);
       let res;

@@ -10,7 +10,7 @@
  *   Netpbm (`.pgm` P5 → 1 channel, `.ppm` P6 → 3 channels; maxval ≤ 65535).
  *   JPEG would need another codec: convert such images to PNG first.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { PNG } from "pngjs";
@@ -188,7 +188,27 @@ export function loadImageDataset(path: string): ImageDataset {
   } catch {
     throw new Error(`${path}: no such dataset (expected an IDX image file such as train-images-idx3-ubyte[.gz], or a folder of PGM/PPM images)`);
   }
-  return isDir ? readImageFolder(path) : readIdxImages(path);
+  if (isDir) {
+    for (const name of ["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"]) {
+      if (existsSync(join(path, name))) return readIdxImages(join(path, name));
+    }
+    return readImageFolder(path);
+  }
+  return readIdxImages(path);
+}
+
+/** Pad (centred, with `value`) to size×size; the extra pixel, if odd, goes below / right. */
+export function padToSize(ds: ImageDataset, size: number, value = -1): ImageDataset {
+  const [n, c, h, w] = ds.shape;
+  if (h > size || w > size) throw new Error(`${ds.source}: images are ${h}×${w}, larger than the requested size ${size}`);
+  if (h === size && w === size) return ds;
+  const top = Math.floor((size - h) / 2);
+  const left = Math.floor((size - w) / 2);
+  const out = new Float32Array(n * c * size * size).fill(value);
+  for (let p = 0; p < n * c; p++) {
+    for (let y = 0; y < h; y++) out.set(ds.data.subarray((p * h + y) * w, (p * h + y + 1) * w), (p * size + y + top) * size + left);
+  }
+  return { data: out, shape: [n, c, size, size], source: ds.source };
 }
 
 /**
