@@ -14,6 +14,7 @@ import { compile, type CompiledFunction } from "../runtime/compile.js";
 import { eager } from "../runtime/eager.js";
 import { Session } from "../runtime/session.js";
 import { Tensor } from "../runtime/tensor.js";
+import { subtree, type StateDict } from "../io/state-dict.js";
 import { adaLNBlock, adaLNZeroBlock, crossAttentionBlock, inContextBlock, type BlockParams } from "./blocks.js";
 import { isConditional, outChannels, validateConfig, type DiTConfig } from "./config.js";
 import {
@@ -28,8 +29,8 @@ import {
 import { chunk, layerNorm, linear, modulate, type LinearParams, type Tap } from "./layers.js";
 import { paramShapes } from "./params.js";
 
-/** A state dict: official PyTorch names → float32 tensors. */
-export type StateDict = Map<string, Tensor>;
+export type { StateDict } from "../io/state-dict.js";
+export { subtree } from "../io/state-dict.js";
 
 /** Classifier-free guidance mode: the official code guides only channels 0..2. */
 export type CfgMode = "official" | "standard";
@@ -133,19 +134,6 @@ export function ditForward(c: DiTConfig, p: DiTParams, x: Array, t: Array, y: Ar
   f.adaLN?.dispose();
   f.final_out!.dispose();
   return f.out!;
-}
-
-/** Nest a flat state dict ("blocks.0.attn.qkv.weight") under a prefix into a parameter tree. */
-export function subtree(weights: StateDict, prefix: string): JsTree<Tensor> {
-  const root: Record<string, unknown> = {};
-  for (const [k, v] of weights) {
-    if (!k.startsWith(prefix)) continue;
-    const parts = k.slice(prefix.length).split(".");
-    let node = root;
-    for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
-    node[parts[parts.length - 1]!] = v;
-  }
-  return root as JsTree<Tensor>;
 }
 
 /**

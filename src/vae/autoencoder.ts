@@ -16,7 +16,7 @@ import { compile, type CompiledFunction } from "../runtime/compile.js";
 import { eager } from "../runtime/eager.js";
 import { Tensor } from "../runtime/tensor.js";
 import type { Rng } from "../util/rng.js";
-import type { StateDict } from "../model/dit.js";
+import type { StateDict } from "../io/state-dict.js";
 import { validateVaeConfig, type VaeConfig } from "./config.js";
 import {
   attention,

@@ -4,8 +4,8 @@
  * the parameter objects the jax-js code takes.
  */
 import type { JsTree } from "@jax-js/jax";
-import { subtree, type StateDict } from "../model/dit.js";
-import { loadStateDict } from "../model/weights.js";
+import { subtree, type StateDict } from "../io/state-dict.js";
+import { loadStateDict } from "../io/state-dict.js";
 import type { Tensor } from "../runtime/tensor.js";
 import type { VaeConfig } from "./config.js";
 
