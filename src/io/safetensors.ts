@@ -8,7 +8,7 @@
  * Writing goes to a temporary file renamed at the end.
  */
 import { dirname } from "node:path";
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 
 export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
@@ -229,6 +229,7 @@ export function writeSafetensors(
     put(len);
     put(hbytes);
     for (const t of order) put(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    fsyncSync(fd); // the bytes are on disk before the rename makes them visible: a crash never leaves a half-written file
     closeSync(fd);
     renameSync(tmp, path);
   } catch (e) {
