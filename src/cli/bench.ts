@@ -2,7 +2,7 @@
 import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
 import { BLOCK_TYPES, isConditional, officialConfig, type BlockType, type DiTConfig } from "../model/config.js";
-import { DiT } from "../model/dit.js";
+import { DiT } from "../model/runner.js";
 import { countMacs } from "../model/flops.js";
 import { initParams } from "../model/params.js";
 import { Tensor } from "../runtime/tensor.js";

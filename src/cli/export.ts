@@ -1,9 +1,9 @@
 /** `dit export`: write a whole model as a standalone ONNX graph. */
 import type { Command } from "commander";
 import { officialConfig } from "../model/config.js";
-import { exportModel } from "../model/export.js";
+import { exportModel } from "../io/export-model.js";
 import { initParams } from "../model/params.js";
-import { loadStateDict } from "../model/weights.js";
+import { loadStateDict } from "../io/state-dict.js";
 import { loadConfigFile } from "./common.js";
 import { log, positiveInt, printJson } from "./output.js";
 

@@ -2,8 +2,9 @@
 import type { Command } from "commander";
 import { readSafetensors, toFloat32, toInt32, writeSafetensors, type StTensor } from "../io/safetensors.js";
 import { isConditional } from "../model/config.js";
-import { DiT, type CfgMode } from "../model/dit.js";
-import { loadStateDict } from "../model/weights.js";
+import type { CfgMode } from "../model/guidance.js";
+import { DiT } from "../model/runner.js";
+import { loadStateDict } from "../io/state-dict.js";
 import { Tensor } from "../runtime/tensor.js";
 import { loadConfigFile, progressBar } from "./common.js";
 import { log, printJson } from "./output.js";

@@ -1,5 +1,6 @@
 /** Model functions for the diffusion process, built from a DiT. */
-import type { CfgMode, DiT } from "../model/dit.js";
+import type { CfgMode } from "../model/guidance.js";
+import type { DiT } from "../model/runner.js";
 import type { Tensor } from "../runtime/tensor.js";
 import type { ModelFn } from "./gaussian-diffusion.js";
 

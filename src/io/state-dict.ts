@@ -2,27 +2,14 @@
  * State dicts: flat maps from PyTorch-style dotted names ("blocks.0.attn.qkv.weight")
  * to float32 tensors, read from safetensors or PyTorch checkpoints and written
  * as safetensors. Shared by every model in the project (DiT, VAE, classifiers).
+ * The type and its tree view (no file IO) are in `state-dict-tree.ts`.
  */
-import type { JsTree } from "@jax-js/jax";
 import { floatTensorToF32, readSafetensors, writeSafetensors } from "./safetensors.js";
 import { loadTorchStateDict, type CheckpointEntry } from "./torch-checkpoint.js";
 import { Tensor } from "../runtime/tensor.js";
+import type { StateDict } from "./state-dict-tree.js";
 
-/** A state dict: official PyTorch names → float32 tensors. */
-export type StateDict = Map<string, Tensor>;
-
-/** Nest a flat state dict ("blocks.0.attn.qkv.weight") under a prefix into a parameter tree. */
-export function subtree(weights: StateDict, prefix: string): JsTree<Tensor> {
-  const root: Record<string, unknown> = {};
-  for (const [k, v] of weights) {
-    if (!k.startsWith(prefix)) continue;
-    const parts = k.slice(prefix.length).split(".");
-    let node = root;
-    for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
-    node[parts[parts.length - 1]!] = v;
-  }
-  return root as JsTree<Tensor>;
-}
+export { cloneStateDict, subtree, type StateDict } from "./state-dict-tree.js";
 
 /**
  * Read a state dict, every float tensor as float32: safetensors, or a PyTorch
@@ -49,9 +36,4 @@ export function saveStateDict(path: string, weights: StateDict, metadata: Record
   const m = new Map<string, { data: Float32Array; shape: number[] }>();
   for (const [k, t] of weights) m.set(k, { data: t.data as Float32Array, shape: t.shape });
   writeSafetensors(path, m, metadata);
-}
-
-/** A deep copy (fresh Float32Arrays), e.g. the EMA's initial weights. */
-export function cloneStateDict(weights: StateDict): StateDict {
-  return new Map([...weights].map(([k, v]) => [k, new Tensor(Float32Array.from(v.data as Float32Array), [...v.shape])]));
 }

@@ -2,6 +2,7 @@
  * Parameter names, shapes and the official initialisation, in typed arrays
  * (never in jax-js arrays: a DiT-XL/2 would not fit its Wasm heap twice).
  */
+import type { StateDict } from "../io/state-dict-tree.js";
 import { Tensor } from "../runtime/tensor.js";
 import { Rng } from "../util/rng.js";
 import { blockParamShapes, type ParamTree } from "./blocks.js";
@@ -95,4 +96,25 @@ export function resizeLabelTable(table: Tensor, oldClasses: number, newClasses: 
   if (newClasses > keep) out.set(rng.normals((newClasses - keep) * D, 0.02), keep * D);
   if (hasNull) out.set(src.subarray(oldClasses * D, (oldClasses + 1) * D), newClasses * D);
   return new Tensor(out, [newClasses + (hasNull ? 1 : 0), D]);
+}
+
+/** One error listing every missing, unexpected or mis-shaped key. */
+export function checkStateDict(c: DiTConfig, weights: StateDict): void {
+  const want = paramShapes(c);
+  const missing: string[] = [];
+  const shape: string[] = [];
+  for (const [k, s] of want) {
+    const w = weights.get(k);
+    if (!w) missing.push(k);
+    else if (w.shape.length !== s.length || w.shape.some((d, i) => d !== s[i])) shape.push(`${k}: expected [${s}], got [${w.shape}]`);
+    else if (w.dtype !== "float32") shape.push(`${k}: expected float32, got ${w.dtype}`);
+  }
+  const unexpected = [...weights.keys()].filter((k) => !want.has(k));
+  if (missing.length || unexpected.length || shape.length) {
+    const parts = [];
+    if (missing.length) parts.push(`missing keys (${missing.length}): ${missing.join(", ")}`);
+    if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${unexpected.join(", ")}`);
+    if (shape.length) parts.push(`mis-shaped keys (${shape.length}): ${shape.join("; ")}`);
+    throw new Error(`state dict does not match the DiT config:\n  ${parts.join("\n  ")}`);
+  }
 }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.js";
 import { Graph } from "../../src/runtime/onnx-graph.js";
-import { saveOnnx } from "../../src/runtime/save.js";
+import { saveOnnx } from "../../src/io/onnx-file.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "dit-out-paths-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

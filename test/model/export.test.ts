@@ -7,8 +7,8 @@ import { after, before, describe, it } from "node:test";
 import * as ort from "onnxruntime-node";
 import { readSafetensors, toFloat32, toInt32 } from "../../src/io/safetensors.js";
 import { configFromKwargs } from "../../src/model/config.js";
-import { exportModel } from "../../src/model/export.js";
-import { loadStateDict } from "../../src/model/weights.js";
+import { exportModel } from "../../src/io/export-model.js";
+import { loadStateDict } from "../../src/io/state-dict.js";
 import { FIXTURE_ROOT, fixtureCases } from "../fixture-root.js";
 import { relErr, setupJax } from "../helpers.js";
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { BLOCK_TYPES, officialConfig, validateConfig, DEFAULTS, type DiTConfig } from "../../src/model/config.js";
-import { DiT } from "../../src/model/dit.js";
+import { DiT } from "../../src/model/runner.js";
 import { countParams } from "../../src/model/flops.js";
 import { initParams, paramShapes, resizeLabelTable } from "../../src/model/params.js";
 import { Tensor } from "../../src/runtime/tensor.js";

@@ -14,7 +14,7 @@ import { Command } from "commander";
 import { PNG } from "pngjs";
 import { registerVaeTrain } from "../../src/cli/vae-train.js";
 import { encodeIdxImages, loadImageDataset, padToMultiple, readIdxImages, type ImageDataset } from "../../src/io/datasets.js";
-import { subtree } from "../../src/model/dit.js";
+import { subtree } from "../../src/io/state-dict.js";
 import { compile } from "../../src/runtime/compile.js";
 import { Tensor } from "../../src/runtime/tensor.js";
 import { Rng } from "../../src/util/rng.js";

@@ -7,10 +7,10 @@
  * Files are written under temporary names and renamed at the end, so nothing
  * half-written is left behind.
  */
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import onnxProto from "onnx-proto";
-import { bytesOf, type Graph } from "./onnx-graph.js";
+import { bytesOf, type Graph } from "../runtime/onnx-graph.js";
 
 const { onnx } = onnxProto;
 
@@ -56,6 +56,7 @@ export function saveOnnx(graph: Graph, path: string, opts: SaveOptions = {}): st
           return where;
         },
       });
+      fsyncSync(fd);
       closeSync(fd);
       fd = undefined;
     } else {
@@ -65,6 +66,7 @@ export function saveOnnx(graph: Graph, path: string, opts: SaveOptions = {}): st
     const mfd = openSync(tmpModel, "w");
     try {
       writeChunked(mfd, encoded, 0);
+      fsyncSync(mfd); // on disk before the rename makes it visible
     } finally {
       closeSync(mfd);
     }
