@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { runForwardCommand } from "../../src/cli/forward.js";
 import { flopsTable } from "../../src/cli/flops.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../../src/io/safetensors.js";
-import { FIXTURE_ROOT, fixtureCases } from "../fixture-root.js";
+import { FIXTURE_ROOT, fixtureCases, REPO_FIXTURE_ROOT } from "../fixture-root.js";
 import { relErr } from "../helpers.js";
 
 const BIN = fileURLToPath(new URL("../../bin/dit.mjs", import.meta.url));
@@ -71,7 +71,10 @@ describe("dit command line", () => {
   });
 
   const models = fixtureCases("dit-reference/models");
-  for (const name of models.filter((m) => m === "tiny_p2" || m === "nosigma")) {
+  // tiny_p2 and nosigma where the root has them, else its first case
+  const forwardCases = models.filter((m) => m === "tiny_p2" || m === "nosigma");
+  if (models.length === 0) it("forward on a fixture", { skip: `no cases under ${join(FIXTURE_ROOT, "dit-reference/models")}` }, () => {});
+  for (const name of forwardCases.length > 0 ? forwardCases : models.slice(0, 1)) {
     it(`forward on fixture ${name}: forward and forward_with_cfg match the official outputs`, async () => {
       const dir = join(FIXTURE_ROOT, "dit-reference/models", name);
       const io = readSafetensors(join(dir, "io.safetensors")).tensors;
@@ -95,7 +98,8 @@ describe("dit command line", () => {
   }
 
   it("forward with an inputs file lacking y names what is missing", async () => {
-    const dir = join(FIXTURE_ROOT, "dit-reference/models/tiny_p2");
+    // any model case of the root, else the repository's own tiny_p2
+    const dir = models[0] ? join(FIXTURE_ROOT, "dit-reference/models", models[0]) : join(REPO_FIXTURE_ROOT, "dit-reference/models/tiny_p2");
     const io = readSafetensors(join(dir, "io.safetensors")).tensors;
     const bad = join(tmp, "noy.safetensors");
     writeSafetensors(bad, { x: io.get("input.x")!, t: io.get("input.t")! });
