@@ -10,9 +10,12 @@
 import { dirname } from "node:path";
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 
-export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
+import { ELEMENT_TYPES, fromSafetensors, type SafetensorsDType } from "../runtime/dtype.js";
 
-const ELEMENT_BYTES: Record<SafetensorsDType, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+export type { SafetensorsDType };
+
+/** Bytes per element (sizes come from the one dtype table, runtime/dtype.ts). */
+const elementBytes = (dtype: SafetensorsDType): number => ELEMENT_TYPES[fromSafetensors(dtype)!].bytes;
 
 export type StArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array;
 
@@ -41,26 +44,12 @@ export class SafetensorsError extends Error {
 export function makeArray(dtype: SafetensorsDType, bytes: Uint8Array): StArray {
   const whole = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength;
   const buf = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
-  switch (dtype) {
-    case "F32":
-      return new Float32Array(buf);
-    case "F64":
-      return new Float64Array(buf);
-    case "I64":
-      return new BigInt64Array(buf);
-    case "I32":
-      return new Int32Array(buf);
-    case "I16":
-      return new Int16Array(buf);
-    case "I8":
-      return new Int8Array(buf);
-    case "F16":
-    case "BF16":
-      return new Uint16Array(buf);
-    case "U8":
-    case "BOOL":
-      return new Uint8Array(buf);
-  }
+  return new ELEMENT_TYPES[fromSafetensors(dtype)!].array(buf) as StArray; // float16/bfloat16 as Uint16Array bits
+}
+
+/** Whether a safetensors dtype is a floating-point type. */
+export function isFloatDType(dtype: SafetensorsDType): boolean {
+  return ELEMENT_TYPES[fromSafetensors(dtype)!].float;
 }
 
 /** An open safetensors file: header parsed, tensors read on demand. */
@@ -86,11 +75,11 @@ export class SafetensorsFile {
         throw new SafetensorsError(path, `tensor '${name}' has a malformed header entry (expected dtype, shape, data_offsets)`);
       }
       const dtype = e.dtype as SafetensorsDType;
-      if (!(dtype in ELEMENT_BYTES)) throw new SafetensorsError(path, `tensor '${name}' has unsupported dtype '${e.dtype}'`);
+      if (fromSafetensors(dtype) === undefined) throw new SafetensorsError(path, `tensor '${name}' has unsupported dtype '${e.dtype}'`);
       const [begin, end] = e.data_offsets;
       const n = e.shape.reduce((a, b) => a * b, 1);
-      if (end - begin !== n * ELEMENT_BYTES[dtype]) {
-        throw new SafetensorsError(path, `tensor '${name}': ${end - begin} bytes for ${dtype}[${e.shape}] (expected ${n * ELEMENT_BYTES[dtype]})`);
+      if (end - begin !== n * elementBytes(dtype)) {
+        throw new SafetensorsError(path, `tensor '${name}': ${end - begin} bytes for ${dtype}[${e.shape}] (expected ${n * elementBytes(dtype)})`);
       }
       if (begin < 0 || dataStart + end > fileSize) {
         throw new SafetensorsError(path, `tensor '${name}' lies beyond the end of the file (truncated? file is ${fileSize} bytes, needs ${dataStart + end})`);
@@ -194,10 +183,10 @@ export function writeSafetensors(
   const list = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))].map(([name, t]) => {
     const dtype = t.dtype ?? dtypeOf(t.data);
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (n * ELEMENT_BYTES[dtype] !== t.data.byteLength) throw new Error(`tensor '${name}': ${t.data.byteLength} bytes do not fit ${dtype}[${t.shape}]`);
+    if (n * elementBytes(dtype) !== t.data.byteLength) throw new Error(`tensor '${name}': ${t.data.byteLength} bytes do not fit ${dtype}[${t.shape}]`);
     return { name, dtype, shape: t.shape, data: t.data };
   });
-  const order = [...list].sort((a, b) => ELEMENT_BYTES[b.dtype] - ELEMENT_BYTES[a.dtype]);
+  const order = [...list].sort((a, b) => elementBytes(b.dtype) - elementBytes(a.dtype));
   let offset = 0;
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;

@@ -4,7 +4,7 @@
  * as safetensors. Shared by every model in the project (DiT, VAE, classifiers).
  * The type and its tree view (no file IO) are in `state-dict-tree.ts`.
  */
-import { floatTensorToF32, readSafetensors, writeSafetensors } from "./safetensors.js";
+import { floatTensorToF32, isFloatDType, readSafetensors, writeSafetensors } from "./safetensors.js";
 import { loadTorchStateDict, type CheckpointEntry } from "./torch-checkpoint.js";
 import { Tensor } from "../runtime/tensor.js";
 import type { StateDict } from "./state-dict-tree.js";
@@ -20,7 +20,7 @@ export function loadStateDict(path: string, entry?: CheckpointEntry, opts: { ski
   const tensors = /\.(pt|pth|ckpt|bin)$/i.test(path) ? loadTorchStateDict(path, entry).stateDict : readSafetensors(path).tensors;
   const out: StateDict = new Map();
   for (const [k, t] of tensors) {
-    if (!FLOATS.has(t.dtype)) {
+    if (!isFloatDType(t.dtype)) {
       if (opts.skipNonFloat) continue; // e.g. step counters stored beside the weights
       throw new Error(`${path}: tensor '${k}' is ${t.dtype}; model weights must be floating point`);
     }
@@ -28,8 +28,6 @@ export function loadStateDict(path: string, entry?: CheckpointEntry, opts: { ski
   }
   return out;
 }
-
-const FLOATS = new Set(["F32", "F64", "F16", "BF16"]);
 
 /** Write a state dict with optional string metadata (written atomically). */
 export function saveStateDict(path: string, weights: StateDict, metadata: Record<string, string> = {}): void {

@@ -19,41 +19,20 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
 import { defineKey, PickleError, PyGlobal, SAFE_GLOBALS, unpickle, type ByteSource, type GlobalTable } from "./pickle.js";
-import { makeArray, type SafetensorsDType, type StTensor } from "./safetensors.js";
+import { ELEMENT_TYPES, type SafetensorsDType, type TorchDType } from "../runtime/dtype.js";
+import { makeArray, type StTensor } from "./safetensors.js";
 
-/** Element types a checkpoint tensor can have here. */
-export type TorchDType = "float32" | "float64" | "float16" | "bfloat16" | "int64" | "int32" | "int16" | "int8" | "uint8" | "bool";
+export type { TorchDType };
 
-interface DTypeInfo {
-  bytes: number;
-  st: SafetensorsDType;
+/** Size and safetensors name of a checkpoint element type (from the one dtype table, runtime/dtype.ts). */
+function dtypeRow(dtype: TorchDType): { bytes: number; st: SafetensorsDType } {
+  const e = ELEMENT_TYPES[dtype];
+  return { bytes: e.bytes, st: e.safetensors! };
 }
-
-const DTYPES: Record<TorchDType, DTypeInfo> = {
-  float32: { bytes: 4, st: "F32" },
-  float64: { bytes: 8, st: "F64" },
-  float16: { bytes: 2, st: "F16" },
-  bfloat16: { bytes: 2, st: "BF16" },
-  int64: { bytes: 8, st: "I64" },
-  int32: { bytes: 4, st: "I32" },
-  int16: { bytes: 2, st: "I16" },
-  int8: { bytes: 1, st: "I8" },
-  uint8: { bytes: 1, st: "U8" },
-  bool: { bytes: 1, st: "BOOL" },
-};
 
 /** Legacy storage classes (what torch.save pickles as a storage's type) → element type. */
 const STORAGE_TYPES: Record<string, TorchDType> = {
-  FloatStorage: "float32",
-  DoubleStorage: "float64",
-  HalfStorage: "float16",
-  BFloat16Storage: "bfloat16",
-  LongStorage: "int64",
-  IntStorage: "int32",
-  ShortStorage: "int16",
-  CharStorage: "int8",
-  ByteStorage: "uint8",
-  BoolStorage: "bool",
+  ...Object.fromEntries(Object.entries(ELEMENT_TYPES).flatMap(([k, v]) => (v.torchStorage ? [[v.torchStorage, k as TorchDType]] : []))),
   UntypedStorage: "uint8",
 };
 
@@ -408,7 +387,7 @@ function openAs(f: FileBytes, format: "zip" | "legacy", root: unknown, loc: Stor
   const readTensor = (t: TensorRef): StTensor => {
     const hit = cache.get(t);
     if (hit) return hit;
-    const info = DTYPES[t.dtype];
+    const info = dtypeRow(t.dtype);
     const es = info.bytes;
     const numel = t.numel;
     let bytes: Uint8Array;
@@ -512,7 +491,7 @@ function openZip(f: FileBytes): TorchCheckpoint {
       const e = entries.get(name);
       if (!e) throw new TorchCheckpointError(f.path, `zip archive lacks the storage record '${name}' (truncated or corrupt?)`);
       if (e.method !== 0) throw new TorchCheckpointError(f.path, `storage record '${name}' is compressed (expected stored)`);
-      const need = s.numel * DTYPES[s.dtype].bytes;
+      const need = s.numel * dtypeRow(s.dtype).bytes;
       if (e.size < need) throw new TorchCheckpointError(f.path, `storage record '${name}' has ${e.size} bytes, expected ${need} (${s.numel} × ${s.dtype})`);
       const r = { offset: entryDataOffset(f, e), bytes: e.size };
       located.set(s.key, r);
@@ -544,7 +523,7 @@ function openLegacy(f: FileBytes): TorchCheckpoint {
     if (!s) throw new TorchCheckpointError(f.path, `storage '${key}' is listed but no tensor uses it (cannot tell its element size)`);
     const head = f.read(pos, 8, `the size of storage '${key}'`);
     const numel = Number(new DataView(head.buffer).getBigInt64(0, true));
-    const bytes = numel * DTYPES[s.dtype].bytes;
+    const bytes = numel * dtypeRow(s.dtype).bytes;
     if (numel < 0 || pos + 8 + bytes > f.size) {
       throw new TorchCheckpointError(f.path, `storage '${key}' (${numel} × ${s.dtype}) runs past the end of the file at byte ${pos + 8 + bytes} (file is ${f.size} bytes; truncated?)`);
     }
