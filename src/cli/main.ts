@@ -3,9 +3,11 @@ import { Command, CommanderError } from "commander";
 import { registerBench } from "./bench.js";
 import { registerConvert } from "./convert.js";
 import { registerExport } from "./export.js";
+import { registerExtractLatents } from "./extract-latents.js";
 import { registerFlops } from "./flops.js";
 import { registerForward } from "./forward.js";
 import { registerVaeTrain } from "./vae-train.js";
+import { registerSample } from "./sample.js";
 
 const program = new Command();
 program
@@ -21,6 +23,8 @@ registerConvert(program);
 registerBench(program);
 registerExport(program);
 registerVaeTrain(program);
+registerSample(program);
+registerExtractLatents(program);
 
 try {
   await program.parseAsync(process.argv);

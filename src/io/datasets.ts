@@ -9,11 +9,14 @@
  *   with pngjs; grayscale → 1 channel, colour → 3, alpha dropped) and binary
  *   Netpbm (`.pgm` P5 → 1 channel, `.ppm` P6 → 3 channels; maxval ≤ 65535).
  *   JPEG would need another codec: convert such images to PNG first.
+ *
+ * Labelled datasets for DiT training (labels, JPEG, ImageNet-layout folders,
+ * ADM's centre crop) are in src/data; the IDX parsing is shared from there.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
-import { gunzipSync } from "node:zlib";
 import { PNG } from "pngjs";
+import { IDX_UBYTE_3D, parseIdxImageBytes, readMaybeGzip } from "../data/idx.js";
 
 /** Images (N, C, H, W), float32 in [-1, 1]. */
 export interface ImageDataset {
@@ -22,46 +25,11 @@ export interface ImageDataset {
   source: string;
 }
 
-const IDX_UBYTE_3D = 0x00000803;
-
-function readMaybeGzip(path: string): Buffer {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new Error(`${path}: cannot read the dataset file (${e instanceof Error ? e.message : String(e)})`, { cause: e });
-  }
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
-    try {
-      return gunzipSync(buf);
-    } catch (e) {
-      throw new Error(`${path}: corrupt or truncated gzip stream (${e instanceof Error ? e.message : String(e)})`, { cause: e });
-    }
-  }
-  return buf;
-}
-
-/** Parse an IDX3 unsigned-byte image file (MNIST layout) already in memory. */
+/** Parse an IDX3 unsigned-byte image file (MNIST layout) already in memory (parsing in src/data/idx.ts). */
 export function parseIdxImages(buf: Uint8Array, where = "IDX file"): ImageDataset {
-  const expected = "an IDX image file (magic 0x00000803: unsigned bytes, 3 dimensions, e.g. train-images-idx3-ubyte[.gz])";
-  if (buf.length < 16) throw new Error(`${where}: ${buf.length} bytes is too short for the 16-byte header of ${expected}`);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const magic = view.getUint32(0, false);
-  if (magic !== IDX_UBYTE_3D) {
-    const hint = magic === 0x00000801 ? " (this is an IDX label file, not images)" : "";
-    throw new Error(`${where}: magic 0x${magic.toString(16).padStart(8, "0")}${hint}; expected ${expected}`);
-  }
-  const n = view.getUint32(4, false);
-  const h = view.getUint32(8, false);
-  const w = view.getUint32(12, false);
-  if (n === 0 || h === 0 || w === 0) throw new Error(`${where}: empty dataset (${n} images of ${h}×${w})`);
-  const need = 16 + n * h * w;
-  if (buf.length < need) {
-    throw new Error(`${where}: truncated: the header declares ${n} images of ${h}×${w} (${need} bytes) but the file has ${buf.length} bytes`);
-  }
-  if (buf.length > need) throw new Error(`${where}: ${buf.length - need} unexpected trailing bytes after ${n} images of ${h}×${w}`);
+  const { n, height: h, width: w, pixels } = parseIdxImageBytes(buf, where);
   const data = new Float32Array(n * h * w);
-  for (let i = 0; i < data.length; i++) data[i] = (buf[16 + i]! / 255) * 2 - 1;
+  for (let i = 0; i < data.length; i++) data[i] = (pixels[i]! / 255) * 2 - 1;
   return { data, shape: [n, 1, h, w], source: where };
 }
 
