@@ -1,0 +1,145 @@
+/**
+ * Training checkpoints: one safetensors file holds the whole state of a run
+ * (`DIR/checkpoints/0050000.safetensors`, seven digits as the official
+ * `0050000.pt`):
+ *
+ *   model.<name>, ema.<name>, adam.exp_avg.<name>, adam.exp_avg_sq.<name>   float32 tensors
+ *   __metadata__: dit_ts_checkpoint = "1", config (official DiT kwargs + block),
+ *                 train (step, Adam step and settings, seed, options, data position),
+ *                 class_names, info (wall time, throughput: not part of the state)
+ *
+ * Every random draw of step s is a function of (seed, s), so the step and
+ * the seed are the RNG state, and step × global batch is the data position.
+ * Tensors are deterministic (same seed and data → same bytes); wall time
+ * and throughput go only in `info`. Writes are atomic (temp file, fsync,
+ * rename), so a crash never leaves a half-written checkpoint.
+ */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { readSafetensors, toFloat32, writeSafetensors } from "../io/safetensors.js";
+import type { StateDict } from "../io/state-dict.js";
+import { configFromKwargs, type DiTConfig, type DiTKwargs } from "../model/config.js";
+import { Tensor } from "../runtime/tensor.js";
+import type { AdamWOptions, TrainState } from "./state.js";
+
+export class CheckpointError extends Error {
+  override name = "CheckpointError";
+}
+
+/** The official `DiT(**kwargs)` arguments of a config (plus ours: `block`). */
+export function configToKwargs(c: DiTConfig): Required<DiTKwargs> {
+  return {
+    input_size: c.inputSize,
+    patch_size: c.patchSize,
+    in_channels: c.inChannels,
+    hidden_size: c.hiddenSize,
+    depth: c.depth,
+    num_heads: c.numHeads,
+    mlp_ratio: c.mlpRatio,
+    class_dropout_prob: c.classDropoutProb,
+    num_classes: c.numClasses,
+    learn_sigma: c.learnSigma,
+    block: c.block,
+  };
+}
+
+/** The `train` metadata record. */
+export interface TrainMeta {
+  step: number;
+  adam_step: number;
+  adam: { lr: number; betas: [number, number]; eps: number; weight_decay: number };
+  seed: number;
+  /** Samples consumed so far (step × global batch): where the data order resumes. */
+  data_position: number;
+  /** The run's options (what `--resume` checks and reuses). */
+  args: Record<string, unknown>;
+}
+
+export interface Checkpoint {
+  config: DiTConfig;
+  state: TrainState;
+  train: TrainMeta;
+  classNames?: string[];
+  info?: Record<string, unknown>;
+}
+
+const PREFIXES = { model: "model.", ema: "ema.", expAvg: "adam.exp_avg.", expAvgSq: "adam.exp_avg_sq." } as const;
+
+/** `DIR/checkpoints/0000100.safetensors` */
+export function checkpointPath(dir: string, step: number): string {
+  return join(dir, "checkpoints", `${String(step).padStart(7, "0")}.safetensors`);
+}
+
+/** The newest checkpoint of a run folder (highest step), or undefined. */
+export function latestCheckpoint(dir: string): string | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(join(dir, "checkpoints"));
+  } catch {
+    return undefined;
+  }
+  const steps = names.filter((n) => /^\d{7,}\.safetensors$/.test(n)).sort((a, b) => Number(a.split(".")[0]) - Number(b.split(".")[0]));
+  return steps.length ? join(dir, "checkpoints", steps[steps.length - 1]!) : undefined;
+}
+
+/** Write a checkpoint atomically. */
+export function saveCheckpoint(path: string, ck: Checkpoint): void {
+  const tensors = new Map<string, { data: Float32Array; shape: number[] }>();
+  const put = (prefix: string, d: StateDict) => {
+    for (const [k, t] of d) tensors.set(prefix + k, { data: t.data as Float32Array, shape: t.shape });
+  };
+  put(PREFIXES.model, ck.state.model);
+  put(PREFIXES.ema, ck.state.ema);
+  put(PREFIXES.expAvg, ck.state.adam.expAvg);
+  put(PREFIXES.expAvgSq, ck.state.adam.expAvgSq);
+  const metadata: Record<string, string> = {
+    dit_ts_checkpoint: "1",
+    config: JSON.stringify(configToKwargs(ck.config)),
+    train: JSON.stringify(ck.train),
+  };
+  if (ck.classNames) metadata.class_names = JSON.stringify(ck.classNames);
+  if (ck.info) metadata.info = JSON.stringify(ck.info);
+  writeSafetensors(path, tensors, metadata);
+}
+
+/** Whether a safetensors file is one of our training checkpoints. */
+export function isTrainCheckpoint(metadata: Record<string, string>): boolean {
+  return metadata.dit_ts_checkpoint !== undefined && metadata.train !== undefined;
+}
+
+/** Read a checkpoint written by `saveCheckpoint`; errors name the file and what is missing. */
+export function loadCheckpoint(path: string): Checkpoint {
+  const { tensors, metadata } = readSafetensors(path);
+  if (!isTrainCheckpoint(metadata)) throw new CheckpointError(`${path}: not a dit-ts training checkpoint (its __metadata__ has no 'dit_ts_checkpoint'/'train' entries)`);
+  let config: DiTConfig;
+  let train: TrainMeta;
+  try {
+    config = configFromKwargs(JSON.parse(metadata.config ?? "null") as DiTKwargs);
+    train = JSON.parse(metadata.train!) as TrainMeta;
+  } catch (e) {
+    throw new CheckpointError(`${path}: unreadable config/train metadata (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+  }
+  const groups: Record<keyof typeof PREFIXES, StateDict> = { model: new Map(), ema: new Map(), expAvg: new Map(), expAvgSq: new Map() };
+  for (const [name, t] of tensors) {
+    const g = (Object.keys(PREFIXES) as (keyof typeof PREFIXES)[]).filter((k) => name.startsWith(PREFIXES[k])).sort((a, b) => PREFIXES[b].length - PREFIXES[a].length)[0];
+    if (!g) throw new CheckpointError(`${path}: unexpected tensor '${name}' (expected model.*, ema.*, adam.exp_avg.*, adam.exp_avg_sq.*)`);
+    if (t.dtype !== "F32") throw new CheckpointError(`${path}: tensor '${name}' is ${t.dtype}, expected F32`);
+    groups[g].set(name.slice(PREFIXES[g].length), new Tensor(toFloat32(t.data), t.shape));
+  }
+  if (groups.model.size === 0) throw new CheckpointError(`${path}: no model.* tensors`);
+  for (const k of groups.model.keys()) if (!groups.ema.has(k)) throw new CheckpointError(`${path}: model.${k} has no ema.${k}`);
+  const classNames = metadata.class_names ? (JSON.parse(metadata.class_names) as string[]) : undefined;
+  const info = metadata.info ? (JSON.parse(metadata.info) as Record<string, unknown>) : undefined;
+  return {
+    config,
+    train,
+    classNames,
+    info,
+    state: { step: train.step, model: groups.model, ema: groups.ema, adam: { step: train.adam_step, expAvg: groups.expAvg, expAvgSq: groups.expAvgSq } },
+  };
+}
+
+/** AdamW settings as stored in `train.adam`. */
+export function adamMeta(o: AdamWOptions): TrainMeta["adam"] {
+  return { lr: o.lr, betas: o.betas, eps: o.eps, weight_decay: o.weightDecay };
+}
