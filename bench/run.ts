@@ -10,8 +10,7 @@
  */
 import { cpus } from "node:os";
 import { initJax } from "../src/runtime/jax.js";
-import { table } from "../src/cli/output.js";
-import { benchModel, type ModelBenchResult } from "../src/cli/bench.js";
+import { benchModel, table, type ModelBenchResult } from "../src/index.js";
 import { BLOCK_CASES, benchBlock, type BlockRow } from "./blocks.js";
 import { benchVae, type VaeRow } from "./vae.js";
 

@@ -24,7 +24,7 @@
  */
 import { cpus } from "node:os";
 import { valueAndGrad } from "@jax-js/jax";
-import { table } from "../src/cli/output.js";
+import { table } from "../src/util/table.js";
 import { createDiffusion, ditModelFn, dpmSolverSampleLoop, trainingLossFn, trainingLossInputs } from "../src/diffusion/index.js";
 import { validateConfig, type DiTConfig } from "../src/model/config.js";
 import { DiT } from "../src/model/runner.js";

@@ -21,7 +21,12 @@ export { DiT, lowerWholeModel, type Execution, type Backend, type ForwardOptions
 export { ditForward, type DiTParams } from "./model/dit.js";
 export { applyGuidance, forwardWithCfg, type CfgMode } from "./model/guidance.js";
 export { cloneStateDict, subtree, type StateDict } from "./io/state-dict-tree.js";
-export { countMacs, countParams, gflops } from "./model/flops.js";
+export { countMacs, countParams, flopsTable, gflops, type FlopsRow } from "./model/flops.js";
+export { benchModel, type ModelBenchResult } from "./model/bench.js";
+export { convertCheckpoint, type ConvertOptions, type ConvertSummary } from "./io/convert.js";
+export { Adam, type AdamOptions } from "./train/adam.js";
+export { trainVae, saveVae, TRAIN_DEFAULTS as VAE_TRAIN_DEFAULTS, type TrainVaeOptions, type TrainVaeResult, type ReconLoss } from "./vae/train.js";
+export { table } from "./util/table.js";
 export { initParams, paramShapes, resizeLabelTable } from "./model/params.js";
 export { loadStateDict, saveStateDict } from "./io/state-dict.js";
 export { readSafetensors, writeSafetensors, SafetensorsFile } from "./io/safetensors.js";

@@ -1,29 +1,8 @@
 /** `dit flops`: parameters and forward Gflops of every official config and conditioning block. */
 import type { Command } from "commander";
 import { BLOCK_TYPES, OFFICIAL_MODELS, officialConfig, type BlockType } from "../model/config.js";
-import { countParams, gflops } from "../model/flops.js";
+import { flopsTable } from "../model/flops.js";
 import { positiveInt, printJson, table } from "./output.js";
-
-export interface FlopsRow {
-  model: string;
-  block: BlockType;
-  resolution: number;
-  params: number;
-  gflops: number;
-}
-
-/** One row per official model and conditioning block at a resolution (pixels; latent = resolution / 8). */
-export function flopsTable(resolution: number, models = OFFICIAL_MODELS, blocks = BLOCK_TYPES): FlopsRow[] {
-  if (resolution % 8 !== 0) throw new Error(`resolution must be a multiple of 8 (the VAE downsamples by 8), got ${resolution}`);
-  const rows: FlopsRow[] = [];
-  for (const model of models) {
-    for (const block of blocks) {
-      const c = officialConfig(model, { block, inputSize: resolution / 8 });
-      rows.push({ model, block, resolution, params: countParams(c), gflops: Math.round(gflops(c) * 1000) / 1000 });
-    }
-  }
-  return rows;
-}
 
 export function registerFlops(program: Command): void {
   program

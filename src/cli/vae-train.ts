@@ -6,8 +6,6 @@ import { saveVae, trainVae, TRAIN_DEFAULTS, type ReconLoss } from "../vae/train.
 import { progressBar } from "./common.js";
 import { log, positiveInt, printJson } from "./output.js";
 
-export { trainVae };
-
 interface VaeTrainOpts {
   data: string;
   out: string;

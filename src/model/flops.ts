@@ -6,7 +6,7 @@
  * per element of every LayerNorm. Embedding lookups, activations, softmax and
  * elementwise modulation are not counted.
  */
-import { isConditional, outChannels, tokens, type DiTConfig } from "./config.js";
+import { BLOCK_TYPES, OFFICIAL_MODELS, isConditional, officialConfig, outChannels, tokens, type BlockType, type DiTConfig } from "./config.js";
 
 /** Linear layer parameters: weight + bias. */
 const linear = (fanIn: number, fanOut: number) => fanIn * fanOut + fanOut;
@@ -60,4 +60,25 @@ export function countMacs(c: DiTConfig): number {
 /** Forward Gflops as the paper reports them (fvcore MACs / 1e9). */
 export function gflops(c: DiTConfig): number {
   return countMacs(c) / 1e9;
+}
+
+export interface FlopsRow {
+  model: string;
+  block: BlockType;
+  resolution: number;
+  params: number;
+  gflops: number;
+}
+
+/** One row per official model and conditioning block at a resolution (pixels; latent = resolution / 8): `dit flops`. */
+export function flopsTable(resolution: number, models = OFFICIAL_MODELS, blocks = BLOCK_TYPES): FlopsRow[] {
+  if (resolution % 8 !== 0) throw new Error(`resolution must be a multiple of 8 (the VAE downsamples by 8), got ${resolution}`);
+  const rows: FlopsRow[] = [];
+  for (const model of models) {
+    for (const block of blocks) {
+      const c = officialConfig(model, { block, inputSize: resolution / 8 });
+      rows.push({ model, block, resolution, params: countParams(c), gflops: Math.round(gflops(c) * 1000) / 1000 });
+    }
+  }
+  return rows;
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runForwardCommand } from "../../src/cli/forward.js";
-import { flopsTable } from "../../src/cli/flops.js";
+import { flopsTable } from "../../src/model/flops.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../../src/io/safetensors.js";
 import { FIXTURE_ROOT, fixtureCases, REPO_FIXTURE_ROOT } from "../fixture-root.js";
 import { relErr } from "../helpers.js";

@@ -10,13 +10,15 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { convertCheckpoint, floatTensorToF32 } from "../../src/cli/convert.js";
+import { convertCheckpoint } from "../../src/io/convert.js";
+import { floatTensorToF32 } from "../../src/io/safetensors.js";
 import { PickleError, unpickle } from "../../src/io/pickle.js";
 import { readSafetensors, type StTensor } from "../../src/io/safetensors.js";
 import { extractStateDict, loadTorchCheckpoint, loadTorchStateDict, selectStateDict, TorchCheckpointError } from "../../src/io/torch-checkpoint.js";
+import { REPO_FIXTURE_ROOT } from "../fixture-root.js";
 
-const DIR = fileURLToPath(new URL("../fixtures/torch/", import.meta.url));
+// the project's own files (not a reference family): read from the repository whatever REFERENCE_FIXTURES says
+const DIR = join(REPO_FIXTURE_ROOT, "torch");
 const fx = (name: string) => join(DIR, name);
 const tmp = mkdtempSync(join(tmpdir(), "dit-torch-ckpt-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
