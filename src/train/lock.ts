@@ -36,7 +36,7 @@ export function acquireRunLock(dir: string): () => void {
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      let owner = NaN;
+      let owner: number;
       try {
         owner = Number(readFileSync(path, "utf8").trim());
       } catch {
