@@ -20,7 +20,7 @@ import { DatasetError } from "./errors.js";
 import { readIdxImageFile, readIdxLabelFile, type IdxImages } from "./idx.js";
 import { ImageFolder } from "./image-folder.js";
 import { toFloat, type U8Image } from "./image.js";
-import { centerCropArr, padCenter } from "./resize.js";
+import { centerCropArr } from "./resize.js";
 
 /** Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST. */
 export const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";

@@ -281,10 +281,10 @@ function isImageSource(d: ImageSource | LabeledImageDataset): d is ImageSource {
   return typeof (d as ImageSource).getImage === "function";
 }
 
-/** Fields of two headers that differ (the VAE path is informative only). */
+/** Fields of two headers that differ (the VAE path is informative only; the offsets follow from the header's length). */
 function headerDiff(a: LatentHeader, b: LatentHeader): string[] {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  keys.delete("vaeSource");
+  for (const k of ["vaeSource", "labelsOffset", "dataOffset"]) keys.delete(k);
   return [...keys].filter((k) => JSON.stringify((a as unknown as Record<string, unknown>)[k]) !== JSON.stringify((b as unknown as Record<string, unknown>)[k]));
 }
 
