@@ -39,3 +39,6 @@ export { exportModel } from "./io/export-model.js";
 export { loadTorchCheckpoint, loadTorchStateDict, openTorchCheckpoint, type CheckpointEntry } from "./io/torch-checkpoint.js";
 export * from "./diffusion/index.js";
 export * as vae from "./vae/index.js";
+export * from "./sample/index.js";
+export { decodeNpy, encodeNpy, readNpz, writeNpy, writeNpz, NpzError, type NpyArray, type NpyDType } from "./io/npz.js";
+export { diffusersToOfficial, officialToDiffusers, ditKwargsFromDiffusers, isDiffusersDiT, DiffusersDiTError } from "./io/diffusers-dit.js";

@@ -85,6 +85,12 @@ export interface SampleOptions {
   stepNoise?: Tensor | readonly (Tensor | Float32Array)[];
   /** Seeded generator for whatever noise is not supplied (default new Rng(seed ?? 0)). */
   rng?: Rng;
+  /**
+   * One generator per batch row, instead of `rng`: row r's x_T (when `noise` is
+   * not given) and its per-step noise come from rowRngs[r], so a sample does
+   * not depend on the batch it is drawn in. Length must equal the batch size.
+   */
+  rowRngs?: readonly Rng[];
   seed?: number;
   /** Clamp pred_xstart to [-1, 1] (default true, as the official code). */
   clipDenoised?: boolean;
@@ -440,8 +446,12 @@ export class GaussianDiffusion {
 
   private noiseSource(shape: number[], opts: SampleOptions): { init: Float32Array; step: (i: number) => Float32Array } {
     const len = shape.reduce((a, b) => a * b, 1);
+    const rows = opts.rowRngs;
+    if (rows && rows.length !== shape[0]) throw new RangeError(`rowRngs has ${rows.length} generators, the batch has ${shape[0]} rows`);
     const rng = opts.rng ?? new Rng(opts.seed ?? 0);
-    const init = opts.noise ? asF32(opts.noise) : rng.normals(len);
+    // per-row streams: each row's values drawn from its own generator, rows concatenated
+    const draw = rows ? () => perRowNormals(rows, len) : () => rng.normals(len);
+    const init = opts.noise ? asF32(opts.noise) : draw();
     if (init.length !== len) throw new RangeError(`initial noise has ${init.length} elements, shape (${shape.join(", ")}) needs ${len}`);
     const sn = opts.stepNoise;
     let step: (i: number) => Float32Array;
@@ -456,7 +466,7 @@ export class GaussianDiffusion {
         if (d.length !== len) throw new RangeError(`stepNoise[${i}] has ${d.length} elements, expected ${len}`);
         return d;
       };
-    } else step = () => rng.normals(len);
+    } else step = draw;
     return { init, step };
   }
 
@@ -536,6 +546,14 @@ export class GaussianDiffusion {
   ddimSampleLoop(model: ModelFn, shape: number[], opts: DdimOptions = {}): Promise<Tensor> {
     return finalSample(this.ddimSampleLoopProgressive(model, shape, opts));
   }
+}
+
+/** `len` normals, row r's share (len / rows.length values) drawn from rows[r]. */
+function perRowNormals(rows: readonly Rng[], len: number): Float32Array {
+  const per = len / rows.length;
+  const out = new Float32Array(len);
+  rows.forEach((r, i) => out.set(r.normals(per), i * per));
+  return out;
 }
 
 /** Run a progressive loop to the end; its last sample. */

@@ -1,0 +1,217 @@
+/**
+ * NumPy `.npy` arrays and `.npz` archives (a zip of `.npy` members), written
+ * and read without dependencies: what the ADM evaluation suite
+ * (openai/guided-diffusion `evaluations/evaluator.py`) reads as `arr_0`.
+ *
+ * Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
+ * (version 1.0: magic "\x93NUMPY", header dict padded to a multiple of 64 bytes).
+ * The zip is written with STORED members (no compression), as `np.savez`.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+
+/** Element types this module writes and reads. */
+export type NpyDType = "uint8" | "int32" | "float32" | "float64";
+
+/** An n-dimensional C-order array. */
+export interface NpyArray {
+  dtype: NpyDType;
+  shape: number[];
+  data: Uint8Array | Int32Array | Float32Array | Float64Array;
+}
+
+export class NpzError extends Error {
+  constructor(where: string, message: string) {
+    super(`${where}: ${message}`);
+    this.name = "NpzError";
+  }
+}
+
+const DESCR: Record<NpyDType, string> = { uint8: "|u1", int32: "<i4", float32: "<f4", float64: "<f8" };
+const BYTES: Record<NpyDType, number> = { uint8: 1, int32: 4, float32: 4, float64: 8 };
+
+function dtypeOfData(data: NpyArray["data"]): NpyDType {
+  if (data instanceof Uint8Array) return "uint8";
+  if (data instanceof Int32Array) return "int32";
+  if (data instanceof Float32Array) return "float32";
+  return "float64";
+}
+
+/** One array as `.npy` bytes (format version 1.0, little-endian, C order). */
+export function encodeNpy(a: NpyArray): Uint8Array {
+  if (dtypeOfData(a.data) !== a.dtype) throw new NpzError("encodeNpy", `data is ${dtypeOfData(a.data)}, dtype says ${a.dtype}`);
+  const n = a.shape.reduce((x, y) => x * y, 1);
+  if (n !== a.data.length) throw new NpzError("encodeNpy", `shape (${a.shape.join(", ")}) holds ${n} elements, data has ${a.data.length}`);
+  const shape = a.shape.length === 1 ? `(${a.shape[0]},)` : `(${a.shape.join(", ")})`;
+  let header = `{'descr': '${DESCR[a.dtype]}', 'fortran_order': False, 'shape': ${shape}, }`;
+  // magic (6) + version (2) + header length (2) + header + "\n", padded with spaces to a multiple of 64
+  const total = Math.ceil((10 + header.length + 1) / 64) * 64;
+  header = header.padEnd(total - 10 - 1, " ") + "\n";
+  if (header.length > 0xffff) throw new NpzError("encodeNpy", "header too long for format 1.0");
+  const body = new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+  const out = new Uint8Array(total + body.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
+  out.set(Buffer.from(header, "latin1"), 10);
+  out.set(body, total);
+  return out;
+}
+
+/** Parse `.npy` bytes (versions 1–3, the dtypes of NpyDType, C order). */
+export function decodeNpy(bytes: Uint8Array, where = "npy"): NpyArray {
+  if (bytes.length < 10 || bytes[0] !== 0x93 || Buffer.from(bytes.subarray(1, 6)).toString("latin1") !== "NUMPY") throw new NpzError(where, "not a .npy array (bad magic)");
+  const major = bytes[6]!;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const [hlen, start] = major === 1 ? [dv.getUint16(8, true), 10] : [dv.getUint32(8, true), 12];
+  if (start + hlen > bytes.length) throw new NpzError(where, "truncated header");
+  const header = Buffer.from(bytes.subarray(start, start + hlen)).toString("latin1");
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (!descr || !fortran || shapeText === undefined) throw new NpzError(where, `unreadable header ${JSON.stringify(header.trim())}`);
+  if (fortran === "True") throw new NpzError(where, "Fortran-order arrays are not supported");
+  const dtype = (Object.keys(DESCR) as NpyDType[]).find((d) => DESCR[d] === descr || (d === "uint8" && descr === "<u1"));
+  if (!dtype) throw new NpzError(where, `dtype '${descr}' is not supported (${Object.values(DESCR).join(", ")})`);
+  const shape = shapeText.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
+  const n = shape.reduce((x, y) => x * y, 1);
+  const off = start + hlen;
+  if (bytes.length - off !== n * BYTES[dtype]) throw new NpzError(where, `${bytes.length - off} data bytes for ${dtype}[${shape}] (expected ${n * BYTES[dtype]})`);
+  const raw = new Uint8Array(bytes.subarray(off)); // an aligned copy (Buffer.slice would be a view)
+  const data = dtype === "uint8" ? raw : dtype === "int32" ? new Int32Array(raw.buffer) : dtype === "float32" ? new Float32Array(raw.buffer) : new Float64Array(raw.buffer);
+  return { dtype, shape, data };
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (zip / PNG polynomial 0xEDB88320). */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** A zip archive of STORED members (no compression, no zip64: each member and the whole archive < 4 GiB). */
+export function encodeZipStored(members: { name: string; data: Uint8Array }[]): Uint8Array[] {
+  const parts: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  let offset = 0;
+  // DOS date/time fixed at 1980-01-01 00:00 so the bytes depend on the contents only
+  const dosTime = 0;
+  const dosDate = (0 << 9) | (1 << 5) | 1;
+  for (const m of members) {
+    const name = Buffer.from(m.name, "utf8");
+    const crc = crc32(m.data);
+    if (m.data.length >= 0xffffffff || offset >= 0xffffffff) throw new NpzError("npz", `member '${m.name}' does not fit a zip without zip64 (4 GiB)`);
+    const local = Buffer.alloc(30 + name.length);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4); // version needed
+    local.writeUInt16LE(0, 6); // flags
+    local.writeUInt16LE(0, 8); // method: stored
+    local.writeUInt16LE(dosTime, 10);
+    local.writeUInt16LE(dosDate, 12);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(m.data.length, 18);
+    local.writeUInt32LE(m.data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    local.writeUInt16LE(0, 28);
+    name.copy(local, 30);
+    const cd = Buffer.alloc(46 + name.length);
+    cd.writeUInt32LE(0x02014b50, 0);
+    cd.writeUInt16LE(20, 4); // version made by
+    cd.writeUInt16LE(20, 6);
+    cd.writeUInt16LE(0, 8);
+    cd.writeUInt16LE(0, 10);
+    cd.writeUInt16LE(dosTime, 12);
+    cd.writeUInt16LE(dosDate, 14);
+    cd.writeUInt32LE(crc, 16);
+    cd.writeUInt32LE(m.data.length, 20);
+    cd.writeUInt32LE(m.data.length, 24);
+    cd.writeUInt16LE(name.length, 28);
+    cd.writeUInt32LE(offset, 42); // local header offset (fields 30..41 zero)
+    name.copy(cd, 46);
+    parts.push(local, m.data);
+    central.push(cd);
+    offset += local.length + m.data.length;
+  }
+  const cdSize = central.reduce((s, c) => s + c.length, 0);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(members.length, 8);
+  end.writeUInt16LE(members.length, 10);
+  end.writeUInt32LE(cdSize, 12);
+  end.writeUInt32LE(offset, 16);
+  return [...parts, ...central, end];
+}
+
+/** Write arrays as an `.npz` (np.savez layout: member "<name>.npy"), atomically (temp file, fsync, rename). */
+export function writeNpz(path: string, arrays: Record<string, NpyArray>): void {
+  const parts = encodeZipStored(Object.entries(arrays).map(([name, a]) => ({ name: `${name}.npy`, data: encodeNpy(a) })));
+  writeAtomic(path, parts);
+}
+
+/** Write one array as `.npy`, atomically. */
+export function writeNpy(path: string, a: NpyArray): void {
+  writeAtomic(path, [encodeNpy(a)]);
+}
+
+function writeAtomic(path: string, parts: Uint8Array[]): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    const fd = openSync(tmp, "w");
+    try {
+      for (const p of parts) {
+        let done = 0;
+        while (done < p.length) done += writeSync(fd, p, done, p.length - done);
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Read an `.npz` of STORED members (what writeNpz and np.savez write) → name (without ".npy") → array. */
+export function readNpz(path: string): Map<string, NpyArray> {
+  const buf = readFileSync(path);
+  const out = new Map<string, NpyArray>();
+  let eocd = -1;
+  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 0xffff); i--) {
+    if (buf.readUInt32LE(i) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw new NpzError(path, "not a zip archive (no end-of-central-directory record)");
+  const count = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  for (let k = 0; k < count; k++) {
+    if (p + 46 > buf.length || buf.readUInt32LE(p) !== 0x02014b50) throw new NpzError(path, "corrupt central directory");
+    const method = buf.readUInt16LE(p + 10);
+    const crc = buf.readUInt32LE(p + 16);
+    const size = buf.readUInt32LE(p + 20);
+    const nameLen = buf.readUInt16LE(p + 28);
+    const extraLen = buf.readUInt16LE(p + 30);
+    const commentLen = buf.readUInt16LE(p + 32);
+    const local = buf.readUInt32LE(p + 42);
+    const name = buf.subarray(p + 46, p + 46 + nameLen).toString("utf8");
+    p += 46 + nameLen + extraLen + commentLen;
+    if (method !== 0) throw new NpzError(path, `member '${name}' is compressed (method ${method}); only STORED members are read`);
+    if (buf.readUInt32LE(local) !== 0x04034b50) throw new NpzError(path, `member '${name}': bad local header`);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    if (start + size > buf.length) throw new NpzError(path, `member '${name}' is truncated`);
+    const data = buf.subarray(start, start + size);
+    if (crc32(data) !== crc) throw new NpzError(path, `member '${name}': CRC mismatch (corrupt file)`);
+    out.set(name.replace(/\.npy$/, ""), decodeNpy(data, `${path}:${name}`));
+  }
+  return out;
+}

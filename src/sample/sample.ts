@@ -1,0 +1,265 @@
+/**
+ * `sample()`: class-conditional image generation with a DiT, as the official
+ * `sample.py` / `sample_ddp.py` (guidance batch [cond; null], clip_denoised
+ * false, latents decoded as vae.decode(z / scaling_factor)), plus DDIM and
+ * DPM-Solver++ and per-image noise streams.
+ *
+ * Every input is checked before any model evaluation: classes, step counts,
+ * the VAE's latent channels and the image size.
+ */
+import { createDiffusion, ditModelFn, dpmSolverSampleLoop, DiT, RespacingError, type CfgMode, type DiTConfig, type GaussianDiffusion, type ModelFn } from "../index.js";
+import { Tensor } from "../runtime/tensor.js";
+import { AutoencoderKL } from "../vae/autoencoder.js";
+import { downsampleFactor } from "../vae/config.js";
+import { SampleError } from "./errors.js";
+import { resolveClass, sampleLabels } from "./labels.js";
+import { loadModelSource, type LoadedModel, type ModelSource } from "./model-source.js";
+import { imageRng, initialNoise } from "./noise.js";
+import { toUint8Hwc } from "./pixels.js";
+import { loadVaeSource, type LoadedVae, type VaeSource } from "./vae-source.js";
+
+export type SamplerName = "ddpm" | "ddim" | "dpm++";
+export const SAMPLERS: readonly SamplerName[] = ["ddpm", "ddim", "dpm++"];
+
+/** Default step counts: 250 for DDPM (official sample.py), 50 for DDIM, 25 for DPM-Solver++ (on log-SNR steps). */
+export const DEFAULT_STEPS: Record<SamplerName, number> = { ddpm: 250, ddim: 50, "dpm++": 25 };
+
+/** Default guidance scale (official sample.py). */
+export const DEFAULT_CFG_SCALE = 4.0;
+
+/** Images per class when neither classes nor a count is given and the model has few classes. */
+export const DEFAULT_PER_CLASS = 4;
+
+export interface SampleProgress {
+  /** Model evaluations done / total over the whole run (one per sampler step per batch). */
+  step: number;
+  totalSteps: number;
+  /** Images finished. */
+  images: number;
+  totalImages: number;
+}
+
+export interface SamplingOptions {
+  /** The DiT: a checkpoint path or {config, weights, classNames}. */
+  model: ModelSource;
+  /** Official model name when the checkpoint carries no config ("DiT-XL/2"). */
+  modelName?: string;
+  /** A config overriding the checkpoint's. */
+  config?: DiTConfig;
+  /** "none" for pixel-space models, a path, or {config, weights}. Default: the VAE the checkpoint names or ships beside it. */
+  vae?: VaeSource;
+  /** Class ids or names. Labels cycle through them; when absent they are uniform random over all classes (sample_ddp.py). */
+  classes?: readonly (number | string)[];
+  /**
+   * Total number of images. Default: DEFAULT_PER_CLASS per given class; with no
+   * classes, every class DEFAULT_PER_CLASS times for models with ≤ 16 classes
+   * (a grid of all classes), else 16 random labels.
+   */
+  numSamples?: number;
+  /** Guidance scale (default 4.0, as sample.py, for class-conditional models with a null class; 1 = no guidance). */
+  cfgScale?: number;
+  /** "official": guidance on the first 3 channels, as the official code; "standard": on all channels. */
+  cfgMode?: CfgMode;
+  sampler?: SamplerName;
+  /** Sampler steps (DEFAULT_STEPS[sampler]). */
+  numSamplingSteps?: number;
+  seed?: number;
+  /** Images per model call (default 16; guidance doubles the model batch). */
+  batchSize?: number;
+  /** Expected image side; checked against the model (latent size × VAE factor). */
+  imageSize?: number;
+  onProgress?: (p: SampleProgress) => void;
+}
+
+export interface SampleResult {
+  /** (N, H, W, C) uint8, pixels clamp(127.5·x + 128, 0, 255) truncated. */
+  images: Uint8Array;
+  shape: [number, number, number, number];
+  /** Class label of each image. */
+  labels: Int32Array;
+  /** The classes asked for, resolved to ids (grid rows); undefined when labels were random. */
+  classes?: number[];
+  /** Display names of the model's classes, when known (the checkpoint's own, or ImageNet's for 1000 classes). */
+  classNames?: readonly string[];
+  sampler: SamplerName;
+  steps: number;
+  cfgScale: number;
+  seed: number;
+  config: DiTConfig;
+}
+
+/** A sampler's diffusion: DDPM on uniform respacing "N" (sample.py), DDIM on "ddimN", DPM-Solver++ on "logsnrN". */
+export function samplerDiffusion(sampler: SamplerName, steps: number): GaussianDiffusion {
+  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new SampleError(`--num-sampling-steps must be an integer in 1..1000 (the diffusion has 1000 steps), got ${steps}`);
+  if (sampler === "dpm++" && steps < 2) throw new SampleError(`dpm++ needs at least 2 steps, got ${steps}`);
+  const spec = sampler === "ddpm" ? String(steps) : sampler === "ddim" ? `ddim${steps}` : `logsnr${steps}`;
+  try {
+    return createDiffusion(spec);
+  } catch (e) {
+    if (e instanceof RespacingError) throw new SampleError(`${sampler} cannot run ${steps} steps: ${e.message}${sampler === "ddim" ? " (DDIM takes every k-th of the 1000 steps: try e.g. 10, 20, 25, 50, 100, 200, 250)" : ""}`);
+    throw e;
+  }
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v <= 0) throw new SampleError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** Everything `sample()` checks and derives before running, exposed for the CLI and tests. */
+export interface SamplePlan {
+  model: LoadedModel;
+  vae: LoadedVae | null;
+  labels: Int32Array;
+  classes?: number[];
+  classNames?: readonly string[];
+  sampler: SamplerName;
+  steps: number;
+  diffusion: GaussianDiffusion;
+  cfgScale: number;
+  guided: boolean;
+  cfgMode: CfgMode;
+  seed: number;
+  batchSize: number;
+  /** Output image (H, W, C). */
+  image: [number, number, number];
+}
+
+/** Load and validate everything; throws SampleError before any model evaluation. */
+export async function planSample(opts: SamplingOptions): Promise<SamplePlan> {
+  const sampler = opts.sampler ?? "ddpm";
+  if (!SAMPLERS.includes(sampler)) throw new SampleError(`unknown sampler '${String(sampler)}': expected ${SAMPLERS.join(", ")}`);
+  const steps = opts.numSamplingSteps ?? DEFAULT_STEPS[sampler];
+  const diffusion = samplerDiffusion(sampler, steps);
+  const cfgMode = opts.cfgMode ?? "official";
+  if (cfgMode !== "official" && cfgMode !== "standard") throw new SampleError(`--cfg-mode must be official or standard, got '${String(cfgMode)}'`);
+  const seed = opts.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new SampleError(`seed must be an integer, got ${seed}`);
+  const batchSize = positiveInt("batch size", opts.batchSize ?? 16);
+  if (opts.numSamples !== undefined) positiveInt("number of samples", opts.numSamples);
+
+  const model = loadModelSource(opts.model, { model: opts.modelName, config: opts.config });
+  const c = model.config;
+  const conditional = c.numClasses > 1;
+  const hasNull = conditional && c.classDropoutProb > 0;
+  const cfgScale = opts.cfgScale ?? (hasNull ? DEFAULT_CFG_SCALE : 1);
+  if (!Number.isFinite(cfgScale) || cfgScale < 1) throw new SampleError(`cfg scale must be ≥ 1 (1 = no guidance), got ${cfgScale}`);
+  const guided = cfgScale > 1; // as sample_ddp.py: using_cfg = cfg_scale > 1
+  if (guided && !hasNull) throw new SampleError(`cfg scale ${cfgScale} needs classifier-free guidance, but this model has ${conditional ? "no null class (trained without label dropout)" : "no classes"}; use --cfg-scale 1`);
+
+  const classNames = model.classNames ?? (c.numClasses === 1000 ? (await import("../model/imagenet.js")).IMAGENET_CLASSES.map((k) => k.names[0]!) : undefined);
+  if (model.classNames && model.classNames.length !== c.numClasses) throw new SampleError(`the checkpoint lists ${model.classNames.length} class names for ${c.numClasses} classes`);
+  let classes: number[] | undefined;
+  if (opts.classes && opts.classes.length > 0) {
+    if (!conditional) throw new SampleError("this model is unconditional: it takes no classes");
+    classes = opts.classes.map((q) => resolveClass(q, c.numClasses, model.classNames));
+  }
+  let numSamples = opts.numSamples;
+  if (numSamples === undefined) {
+    if (classes) numSamples = DEFAULT_PER_CLASS * classes.length;
+    else if (conditional && c.numClasses <= 16) {
+      classes = Array.from({ length: c.numClasses }, (_, i) => i);
+      numSamples = DEFAULT_PER_CLASS * c.numClasses;
+    } else numSamples = 16;
+  }
+  const labels = conditional ? sampleLabels(numSamples, c.numClasses, classes, seed) : new Int32Array(numSamples);
+
+  // the VAE: given, named by the checkpoint, or none for pixel-space models
+  let vaeSrc = opts.vae ?? model.vae;
+  if (vaeSrc === undefined) {
+    if (c.inChannels === 1 || c.inChannels === 3) vaeSrc = "none";
+    else throw new SampleError(`the model has ${c.inChannels} latent channels and the checkpoint names no VAE: give --vae (for the official DiT-XL/2, the SD VAE: stabilityai/sd-vae-ft-ema or -mse)`);
+  }
+  const vae = loadVaeSource(vaeSrc);
+  let image: [number, number, number];
+  if (vae) {
+    if (vae.config.latentChannels !== c.inChannels) throw new SampleError(`the VAE has ${vae.config.latentChannels} latent channels but the model takes ${c.inChannels} (in_channels): they do not belong together`);
+    const side = c.inputSize * downsampleFactor(vae.config);
+    image = [side, side, vae.config.outChannels];
+  } else {
+    if (c.inChannels !== 1 && c.inChannels !== 3) throw new SampleError(`--vae none samples in pixel space, which needs 1 or 3 channels; the model has ${c.inChannels}`);
+    image = [c.inputSize, c.inputSize, c.inChannels];
+  }
+  if (opts.imageSize !== undefined && opts.imageSize !== image[0]) {
+    throw new SampleError(`image size ${opts.imageSize} does not match the model: latent size ${c.inputSize}${vae ? ` × VAE factor ${downsampleFactor(vae.config)}` : " (pixel space)"} = ${image[0]}`);
+  }
+  return { model, vae, labels, classes, classNames, sampler, steps, diffusion, cfgScale, guided, cfgMode, seed, batchSize, image };
+}
+
+/** Run a validated plan: batches of images, each from its own noise stream; returns uint8 images. */
+export async function runSamplePlan(plan: SamplePlan, onProgress?: (p: SampleProgress) => void): Promise<SampleResult> {
+  const { model: m, labels, diffusion, guided, seed } = plan;
+  const c = m.config;
+  const N = labels.length;
+  const [H, W, C] = plan.image;
+  const per = c.inChannels * c.inputSize * c.inputSize;
+  const dit = new DiT(c, m.weights);
+  const vae = plan.vae ? new AutoencoderKL(plan.vae.config, plan.vae.weights) : undefined;
+  const images = new Uint8Array(N * H * W * C);
+  const batches = Math.ceil(N / plan.batchSize);
+  const totalSteps = batches * diffusion.numTimesteps;
+  let step = 0;
+  try {
+    for (let first = 0; first < N; first += plan.batchSize) {
+      const B = Math.min(plan.batchSize, N - first);
+      const rows = guided ? 2 * B : B;
+      const shape = [rows, c.inChannels, c.inputSize, c.inputSize];
+      // labels [y; null] with guidance, as sample.py (y_null = num_classes)
+      const y = new Int32Array(rows);
+      y.set(labels.subarray(first, first + B));
+      if (guided) y.fill(c.numClasses, B);
+      const fn: ModelFn = ditModelFn(dit, new Tensor(y, [rows]), guided ? { cfgScale: plan.cfgScale, cfgMode: plan.cfgMode } : {});
+      const counted: ModelFn = async (x, t) => {
+        const out = await fn(x, t);
+        onProgress?.({ step: ++step, totalSteps, images: first, totalImages: N });
+        return out;
+      };
+      let z: Tensor;
+      if (plan.sampler === "dpm++") {
+        const z0 = initialNoise(seed, first, B, per);
+        const noise = new Float32Array(rows * per);
+        noise.set(z0);
+        if (guided) noise.set(z0, B * per); // z = cat([z, z]), as sample.py
+        z = await dpmSolverSampleLoop(diffusion, counted, shape, { noise, clipDenoised: false });
+      } else {
+        // one stream per image; the guidance half repeats the conditional half's streams (z = cat([z, z]))
+        const rowRngs = Array.from({ length: rows }, (_, r) => imageRng(seed, first + (r % B)));
+        const o = { rowRngs, clipDenoised: false };
+        z = plan.sampler === "ddpm" ? await diffusion.pSampleLoop(counted, shape, o) : await diffusion.ddimSampleLoop(counted, shape, o);
+      }
+      const cond = new Tensor((z.data as Float32Array).slice(0, B * per), [B, c.inChannels, c.inputSize, c.inputSize]); // samples.chunk(2)[0]
+      let x = cond;
+      if (vae) {
+        const s = plan.vae!.config.scalingFactor;
+        x = await vae.decode(new Tensor(Float32Array.from(cond.data as Float32Array, (v) => v / s), cond.shape));
+      }
+      images.set(toUint8Hwc(x.data as Float32Array, x.shape), first * H * W * C);
+      onProgress?.({ step, totalSteps, images: first + B, totalImages: N });
+    }
+  } finally {
+    await dit.dispose();
+    await vae?.dispose();
+  }
+  return {
+    images,
+    shape: [N, H, W, C],
+    labels,
+    classes: plan.classes,
+    classNames: plan.classNames,
+    sampler: plan.sampler,
+    steps: plan.steps,
+    cfgScale: plan.cfgScale,
+    seed: plan.seed,
+    config: c,
+  };
+}
+
+/**
+ * Generate images with a DiT (official sample.py / sample_ddp.py semantics):
+ * validate every input (SampleError), then sample in batches and decode.
+ * Image i's noise comes from its own stream seeded by (seed, i), so it does
+ * not depend on the batch size.
+ */
+export async function sample(opts: SamplingOptions): Promise<SampleResult> {
+  return runSamplePlan(await planSample(opts), opts.onProgress);
+}
