@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { DiT, planSample, resolveClass, sample, SampleError, sampleLabels, type SamplingOptions } from "../../src/index.js";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { configFromKwargs, DiT, officialToDiffusers, planSample, resolveClass, sample, SampleError, sampleLabels, type SamplingOptions } from "../../src/index.js";
 import { saveStateDict } from "../../src/io/state-dict.js";
 import { Tensor } from "../../src/runtime/tensor.js";
 import { Rng } from "../../src/util/rng.js";
@@ -156,7 +158,6 @@ describe("sample: model sources", () => {
     all.set("adam.exp_avg.pos_embed", new Tensor(new Rng(0).normals(ema.get("pos_embed")!.data.length), ema.get("pos_embed")!.shape));
     const file = join(tmp, "run", "checkpoints", "0000010.safetensors");
     saveVae(join(tmp, "run", "vae"), TINY_VAE, initVaeParams(TINY_VAE, 2), 8);
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(join(tmp, "run", "checkpoints"), { recursive: true });
     saveStateDict(file, all, { config: JSON.stringify(TINY_KWARGS), class_names: JSON.stringify(TINY_CLASS_NAMES), vae: "../vae" });
     const o: SamplingOptions = { sampler: "dpm++", numSamplingSteps: 3, classes: ["Sneaker"], numSamples: 2, model: file };
@@ -166,5 +167,32 @@ describe("sample: model sources", () => {
     assert.deepEqual(fromCkpt.images, fromEma.images);
     assert.notDeepEqual(fromCkpt.images, fromRaw.images);
     assert.deepEqual(fromCkpt.classNames, TINY_CLASS_NAMES);
+  });
+
+  const TINY_P2 = fileURLToPath(new URL("../fixtures/dit-reference/models/tiny_p2/", import.meta.url));
+  const TRAIN_PT = fileURLToPath(new URL("../fixtures/torch/dit_tiny_p2_train.pt", import.meta.url));
+  it("an official train.py .pt: its ema entry, with --config", { skip: existsSync(TRAIN_PT) ? undefined : "test/fixtures/torch/dit_tiny_p2_train.pt is absent" }, async () => {
+    const { loadStateDict } = await import("../../src/io/state-dict.js");
+    const cfg = configFromKwargs(JSON.parse((await import("node:fs")).readFileSync(join(TINY_P2, "config.json"), "utf8")).dit_kwargs);
+    const vae = join(model, "vae"); // 4 latent channels: 8×8 latents → 16×16 images
+    const o: SamplingOptions = { model: TRAIN_PT, config: cfg, vae, sampler: "dpm++", numSamplingSteps: 3, classes: [7], numSamples: 2 };
+    const fromPt = await sample(o);
+    const fromWeights = await sample({ ...o, model: { config: cfg, weights: loadStateDict(join(TINY_P2, "weights.safetensors")) } });
+    assert.deepEqual(fromPt.shape, [2, 16, 16, 1]);
+    assert.deepEqual(fromPt.images, fromWeights.images);
+    await assert.rejects(sample({ ...o, config: undefined }), /no model config; give --model/);
+  });
+
+  it("a diffusers transformer folder (diffusion_pytorch_model.safetensors + config.json) samples as the same weights in official names", async () => {
+    const dir = join(tmp, "diffusers", "transformer");
+    mkdirSync(dir, { recursive: true });
+    const w = tinyWeights(TINY_CONFIG, 21);
+    saveStateDict(join(dir, "diffusion_pytorch_model.safetensors"), officialToDiffusers(w, TINY_CONFIG.depth));
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ _class_name: "DiTTransformer2DModel", sample_size: 4, num_layers: 1, attention_head_dim: 16, num_attention_heads: 2, in_channels: 4, out_channels: 8, patch_size: 2, num_embeds_ada_norm: 3, norm_type: "ada_norm_zero" }));
+    const o: SamplingOptions = { model: dir, vae: join(model, "vae"), sampler: "ddim", numSamplingSteps: 4, classes: [1, 2], numSamples: 2 };
+    const a = await sample(o);
+    const b = await sample({ ...o, model: { config: TINY_CONFIG, weights: w } });
+    assert.equal((await planSample(o)).model.format, "diffusers");
+    assert.deepEqual(a.images, b.images);
   });
 });
