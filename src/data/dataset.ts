@@ -187,13 +187,32 @@ class IdxSource implements ImageSource {
     const img: U8Image = { channels: 1, height, width, data: this.raw.pixels.subarray(i * height * width, (i + 1) * height * width) };
     const size = this.imageShape[1];
     if (this.fit !== "pad") return toFloat(centerCropArr(img, size));
-    // the same as toFloat(padCenter(img, size, 0)), without the intermediate image
-    const out = new Float32Array(size * size).fill(-1);
+    const out = new Float32Array(size * size);
+    this.padInto(i, out, 0);
+    return out;
+  }
+
+  /** toFloat(padCenter(image i, size, 0)) written into out at offset, without intermediate images. */
+  padInto(i: number, out: Float32Array, offset: number): void {
+    const { height, width, pixels } = this.raw;
+    const size = this.imageShape[1];
+    out.fill(-1, offset, offset + size * size);
     const top = Math.floor((size - height) / 2);
     const left = Math.floor((size - width) / 2);
+    const src = i * height * width;
     for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) out[(top + y) * size + left + x] = U8_TO_FLOAT[img.data[y * width + x]!]!;
+      const o = offset + (top + y) * size + left;
+      const r = src + y * width;
+      for (let x = 0; x < width; x++) out[o + x] = U8_TO_FLOAT[pixels[r + x]!]!;
     }
+  }
+
+  /** Every image into one (N, 1, S, S) array. */
+  loadAll(): Float32Array {
+    const per = this.imageShape[1] * this.imageShape[2];
+    const out = new Float32Array(this.numImages * per);
+    if (this.fit === "pad") for (let i = 0; i < this.numImages; i++) this.padInto(i, out, i * per);
+    else for (let i = 0; i < this.numImages; i++) out.set(this.getImage(i), i * per);
     return out;
   }
 }
@@ -284,10 +303,16 @@ export function openImageSource(path: string, opts: OpenDatasetOptions = {}): Im
 export function loadAll(src: ImageSource, onProgress?: (done: number, total: number) => void): LabeledImageDataset {
   const [c, s] = src.imageShape;
   const per = c * s * s;
-  const images = new Float32Array(src.numImages * per);
-  for (let i = 0; i < src.numImages; i++) {
-    images.set(src.getImage(i), i * per);
-    onProgress?.(i + 1, src.numImages);
+  let images: Float32Array;
+  if (src instanceof IdxSource) {
+    images = src.loadAll();
+    onProgress?.(src.numImages, src.numImages);
+  } else {
+    images = new Float32Array(src.numImages * per);
+    for (let i = 0; i < src.numImages; i++) {
+      images.set(src.getImage(i), i * per);
+      onProgress?.(i + 1, src.numImages);
+    }
   }
   return { images, labels: src.labels, numClasses: src.numClasses, classNames: src.classNames, shape: [src.numImages, c, s, s], source: src.source, description: src.description };
 }
