@@ -1,4 +1,5 @@
 /** The `dit` command line. */
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerBench } from "./bench.js";
 import { registerConvert } from "./convert.js";
@@ -8,12 +9,13 @@ import { registerFlops } from "./flops.js";
 import { registerForward } from "./forward.js";
 import { registerVaeTrain } from "./vae-train.js";
 import { registerSample } from "./sample.js";
+import { registerTrain } from "./train.js";
 
 const program = new Command();
 program
   .name("dit")
   .description("Diffusion Transformers (DiT) in TypeScript: run, train and measure DiT models")
-  .version("0.1.0")
+  .version((JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version) // src/cli and dist/cli both sit two levels below it
   .showHelpAfterError()
   .exitOverride();
 
@@ -23,6 +25,7 @@ registerConvert(program);
 registerBench(program);
 registerExport(program);
 registerVaeTrain(program);
+registerTrain(program);
 registerSample(program);
 registerExtractLatents(program);
 
