@@ -60,6 +60,8 @@ export interface Checkpoint {
   state: TrainState;
   train: TrainMeta;
   classNames?: string[];
+  /** The VAE the model's latents come from (a path relative to the checkpoint's folder), for sampling. */
+  vae?: string;
   info?: Record<string, unknown>;
 }
 
@@ -98,6 +100,7 @@ export function saveCheckpoint(path: string, ck: Checkpoint): void {
     train: JSON.stringify(ck.train),
   };
   if (ck.classNames) metadata.class_names = JSON.stringify(ck.classNames);
+  if (ck.vae) metadata.vae = ck.vae;
   if (ck.info) metadata.info = JSON.stringify(ck.info);
   writeSafetensors(path, tensors, metadata);
 }
@@ -134,6 +137,7 @@ export function loadCheckpoint(path: string): Checkpoint {
     config,
     train,
     classNames,
+    vae: metadata.vae,
     info,
     state: { step: train.step, model: groups.model, ema: groups.ema, adam: { step: train.adam_step, expAvg: groups.expAvg, expAvgSq: groups.expAvgSq } },
   };

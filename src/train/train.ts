@@ -10,7 +10,7 @@
  * bit for bit as if it had never stopped.
  */
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { cloneStateDict, type StateDict } from "../io/state-dict.js";
 import { createDiffusion } from "../diffusion/index.js";
 import { validateConfig, type DiTConfig } from "../model/config.js";
@@ -90,6 +90,8 @@ export interface TrainOptions extends Partial<TrainSettings> {
   resumeFrom?: Checkpoint;
   /** Initial weights for fine-tuning (official names; the label table is resized when the class count differs). */
   init?: StateDict;
+  /** The VAE of a latent-space model (folder or file), recorded in checkpoints so `dit sample --ckpt` finds it. */
+  vae?: string;
   /** Extra run description stored with the checkpoints (e.g. the CLI's arguments). */
   args?: Record<string, unknown>;
   /** Called after every step. */
@@ -247,7 +249,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let writtenStep = -1;
     const save = (): string => {
       const path = checkpointPath(opts.out, state.step);
-      saveCheckpoint(path, { config, state, train: meta(), classNames: data.classNames, info: { wall_s: (performance.now() - t0) / 1000, resumed_from: resumedFrom } });
+      const vae = opts.vae && opts.vae !== "none" ? relative(dirname(path), resolve(opts.vae)) : undefined;
+      saveCheckpoint(path, { config, state, train: meta(), classNames: data.classNames, vae, info: { wall_s: (performance.now() - t0) / 1000, resumed_from: resumedFrom } });
       written = path;
       writtenStep = state.step;
       return path;

@@ -1,0 +1,165 @@
+/** `dit train`: train a DiT with the official recipe (the library's `train`); this file only parses arguments and prints. */
+import { join } from "node:path";
+import cliProgress from "cli-progress";
+import type { Command } from "commander";
+import { FASHION_MNIST_DIR } from "../data/dataset.js";
+import { LatentDataset } from "../data/latents.js";
+import { loadStateDict } from "../io/state-dict.js";
+import { BLOCK_TYPES, type BlockType, type DiTConfig } from "../model/config.js";
+import { loadCheckpoint, type Checkpoint } from "../train/checkpoint.js";
+import { checkConfigForData, configForData, isLatentFile, openTrainData } from "../train/open-data.js";
+import { writeSampleGrid } from "../train/sample-grid.js";
+import { OFFICIAL_RECIPE, train, type LogRecord } from "../train/train.js";
+import { loadConfigFile } from "./common.js";
+import { log, positiveInt, printJson } from "./output.js";
+
+interface TrainCliOpts {
+  model?: string;
+  config?: string;
+  data: string;
+  out: string;
+  vae?: string;
+  imageSize?: number;
+  steps: number;
+  batchSize: number;
+  gradAccum: number;
+  lr: number;
+  weightDecay: number;
+  emaDecay: number;
+  emaWarmup?: boolean;
+  ckptEvery: number;
+  logEvery: number;
+  sampleEvery: number;
+  seed: number;
+  block?: string;
+  resume?: boolean;
+  resumeFrom?: string;
+  init?: string;
+  json?: boolean;
+}
+
+function num(name: string, ok: (x: number) => boolean, what: string): (v: string) => number {
+  return (v: string) => {
+    const x = Number(v);
+    if (!Number.isFinite(x) || !ok(x)) throw new Error(`--${name} must be ${what}, got '${v}'`);
+    return x;
+  };
+}
+
+/** A progress bar on stderr with loss, steps/s and ETA (nothing when stderr is not a terminal). */
+function trainBar(total: number, start: number, quiet?: boolean) {
+  if (quiet || !process.stderr.isTTY) return { update: (_s: number, _l: number) => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar(
+    { format: "train [{bar}] {value}/{total} | loss {loss} | {sps} steps/s | ETA {eta_formatted}", stream: process.stderr, hideCursor: true, etaBuffer: 50 },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, start, { loss: "-", sps: "-" });
+  const t0 = performance.now();
+  return {
+    update: (step: number, loss: number) => bar.update(step, { loss: loss.toFixed(4), sps: ((step - start) / ((performance.now() - t0) / 1000)).toFixed(2) }),
+    stop: () => bar.stop(),
+  };
+}
+
+export function registerTrain(program: Command): void {
+  const R = OFFICIAL_RECIPE;
+  program
+    .command("train")
+    .description("train a DiT with the official recipe (AdamW, EMA, hybrid loss, label dropout); resumable, crash-safe checkpoints in <out>/checkpoints/")
+    .option("--model <name>", "official config (DiT-S/2 …); input size, channels and classes follow the data")
+    .option("--config <file>", "JSON of the official DiT(...) kwargs (top level or under dit_kwargs), plus 'block'")
+    .option("--data <path>", "a latent file from `dit extract-latents`, a folder of IDX files, one IDX image file, or an ImageNet-layout image folder", FASHION_MNIST_DIR)
+    .requiredOption("--out <dir>", "run folder: checkpoints/, log.jsonl, samples/")
+    .option("--vae <path|none>", "image data: a VAE (folder or file) encoding every batch, or 'none' for pixel space; latent files name their own VAE")
+    .option("--image-size <n>", "image size (IDX: padded, default 32; image folders: centre-cropped, default 256)", positiveInt("image-size"))
+    .option("--steps <n>", "optimizer steps to reach", positiveInt("steps"), R.steps)
+    .option("--batch-size <n>", "samples per optimizer step (train.py's global batch)", positiveInt("batch-size"), R.batchSize)
+    .option("--grad-accum <k>", "micro-batches per step (gradients averaged): batch-size/k samples per forward", positiveInt("grad-accum"), R.gradAccum)
+    .option("--lr <x>", "AdamW learning rate", num("lr", (x) => x > 0, "a positive number"), R.lr)
+    .option("--weight-decay <x>", "AdamW weight decay", num("weight-decay", (x) => x >= 0, "a number ≥ 0"), R.weightDecay)
+    .option("--ema-decay <x>", "EMA decay", num("ema-decay", (x) => x >= 0 && x < 1, "in [0, 1)"), R.emaDecay)
+    .option("--ema-warmup", "EMA decay min(decay, (1+s)/(10+s)) at step s, for short runs")
+    .option("--ckpt-every <k>", "checkpoint every k steps (and at the end)", positiveInt("ckpt-every"), R.ckptEvery)
+    .option("--log-every <k>", "log line every k steps", positiveInt("log-every"), R.logEvery)
+    .option("--sample-every <k>", "EMA sample grid (<out>/samples/NNNNNNN.png) every k steps; 0 = never", num("sample-every", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), R.sampleEvery)
+    .option("--seed <n>", "seed of the initialisation and of every random draw", num("seed", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), R.seed)
+    .option("--block <type>", `conditioning block: ${BLOCK_TYPES.join(", ")}`)
+    .option("--resume", "continue from the newest checkpoint in <out> (starts at step 0 when there is none)")
+    .option("--resume-from <file>", "continue from a checkpoint of another run (dit-ts .safetensors)")
+    .option("--init <file>", "fine-tune from these weights (safetensors or official .pt; the label table is resized to the data's classes)")
+    .option("--json", 'print one JSON line {"out", "step", "checkpoint", "loss", "stopped"} on stdout')
+    .action(async (o: TrainCliOpts) => {
+      if (o.model && o.config) throw new Error("give --model or --config, not both");
+      if (o.block && !BLOCK_TYPES.includes(o.block as BlockType)) throw new Error(`--block must be one of ${BLOCK_TYPES.join(", ")}, got '${o.block}'`);
+      let vae = o.vae;
+      if (isLatentFile(o.data)) {
+        const src = LatentDataset.open(o.data).header.vaeSource;
+        if (vae === undefined && src) vae = src; // for sample grids and `dit sample --ckpt`
+      }
+      const data = openTrainData(o.data, { vae: isLatentFile(o.data) ? undefined : vae, imageSize: o.imageSize });
+      log(`train: data ${data.description}`);
+      let resumeFrom: Checkpoint | undefined;
+      if (o.resumeFrom) resumeFrom = loadCheckpoint(o.resumeFrom);
+      const overrides: Partial<DiTConfig> = o.block ? { block: o.block as BlockType } : {};
+      let config: DiTConfig;
+      if (resumeFrom) config = resumeFrom.config;
+      else if (o.config) config = checkConfigForData({ ...loadConfigFile(o.config), ...overrides }, data);
+      else if (o.model) config = configForData(o.model, data, overrides);
+      else throw new Error("name the model: --model DiT-S/2 or --config FILE");
+      log(`train: ${o.model ?? o.config ?? o.resumeFrom} → input ${config.inputSize}×${config.inputSize}×${config.inChannels}, patch ${config.patchSize}, hidden ${config.hiddenSize}, depth ${config.depth}, heads ${config.numHeads}, ${config.numClasses} classes, ${config.block}`);
+      log(`train: ${o.steps} steps of ${o.batchSize}${o.gradAccum > 1 ? ` (${o.gradAccum} × ${o.batchSize / o.gradAccum})` : ""}, AdamW lr ${o.lr}, EMA ${o.emaDecay}${o.emaWarmup ? " (warm-up)" : ""}, seed ${o.seed}; checkpoints every ${o.ckptEvery} in ${join(o.out, "checkpoints")}`);
+      const init = o.init ? loadStateDict(o.init) : undefined;
+      const ctrl = new AbortController();
+      const onSigint = () => {
+        if (ctrl.signal.aborted) process.exit(130);
+        log("\ntrain: interrupted; writing a checkpoint after this step (Ctrl-C again to quit at once)");
+        ctrl.abort();
+      };
+      process.on("SIGINT", onSigint);
+      let bar: ReturnType<typeof trainBar> | undefined;
+      let lastLoss = NaN;
+      try {
+        const r = await train({
+          config,
+          data,
+          out: o.out,
+          vae,
+          steps: o.steps,
+          batchSize: o.batchSize,
+          gradAccum: o.gradAccum,
+          lr: o.lr,
+          weightDecay: o.weightDecay,
+          emaDecay: o.emaDecay,
+          emaWarmup: !!o.emaWarmup,
+          ckptEvery: o.ckptEvery,
+          logEvery: o.logEvery,
+          sampleEvery: o.sampleEvery,
+          seed: o.seed,
+          resume: !!o.resume,
+          resumeFrom,
+          init,
+          args: { model: o.model ?? null, config: o.config ?? null, data: o.data, vae: vae ?? null },
+          signal: ctrl.signal,
+          onStep: (step, stats) => {
+            bar ??= trainBar(o.steps, step - 1, o.json);
+            lastLoss = Number.isNaN(lastLoss) ? stats.loss : 0.9 * lastLoss + 0.1 * stats.loss;
+            bar.update(step, lastLoss);
+          },
+          onLog: (rec: LogRecord) => {
+            if (!process.stderr.isTTY && !o.json) log(`step ${rec.step}  loss ${rec.loss.toFixed(4)}  mse ${rec.mse.toFixed(4)}  vb ${rec.vb.toFixed(4)}  grad-norm ${rec.grad_norm.toFixed(3)}  ${rec.img_per_s.toFixed(1)} img/s`);
+          },
+          onSample: async (ema, step) => {
+            const path = join(o.out, "samples", `${String(step).padStart(7, "0")}.png`);
+            await writeSampleGrid(ema, path, { config, classNames: data.classNames, vae: vae ?? "none", seed: o.seed });
+          },
+        });
+        bar?.stop();
+        if (o.json) printJson({ out: o.out, step: r.step, checkpoint: r.checkpoint, loss: r.last?.loss ?? null, stopped: r.stopped });
+        else process.stdout.write(`${r.stopped ? "stopped" : "done"} at step ${r.step}: ${r.checkpoint}${r.last ? ` (loss ${r.last.loss.toFixed(4)})` : ""}\n`);
+        if (r.stopped) process.exitCode = 130;
+      } finally {
+        bar?.stop();
+        process.removeListener("SIGINT", onSigint);
+      }
+    });
+}
