@@ -5,7 +5,8 @@
 //   tsx, so edits take effect with no build step (`npm ci && npx dit …`).
 // - In an installed package: run the compiled dist/ with plain Node.
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import process from "node:process";
+import { fileURLToPath, URL } from "node:url";
 
 const src = new URL("../src/cli/main.ts", import.meta.url);
 const dist = new URL("../dist/cli/main.js", import.meta.url);
