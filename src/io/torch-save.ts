@@ -112,13 +112,16 @@ function contiguousStride(shape: readonly number[]): number[] {
 /** The pickled object (tensors as persistent-id REDUCEs) and the storages to write, in key order. */
 function toPickle(value: TorchValue): { pickle: Uint8Array; storages: { key: string; bytes: Uint8Array }[] } {
   const storages: { key: string; bytes: Uint8Array }[] = [];
-  const keyOf = new Map<TorchArray, string>();
+  const keyOf = new Map<string, string>();
+  const ids = new Map<TorchArray, number>();
   const rebuild = new PyGlobalRef("torch._utils", "_rebuild_tensor_v2");
   const tensor = (t: TorchTensor): PyValue => {
-    let key = keyOf.get(t.data);
+    if (!ids.has(t.data)) ids.set(t.data, ids.size);
+    const id = `${ids.get(t.data)}:${t.dtype}`; // a Uint8Array seen as uint8 and as bool gets two storages
+    let key = keyOf.get(id);
     if (key === undefined) {
       key = String(storages.length);
-      keyOf.set(t.data, key);
+      keyOf.set(id, key);
       storages.push({ key, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) });
     }
     const storage = new PyPersistentId(new PyTuple(["storage", new PyGlobalRef("torch", STORAGE[t.dtype]), key, "cpu", t.data.length]));
