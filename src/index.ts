@@ -5,6 +5,7 @@ export { LoweringError } from "./runtime/lower.js";
 export { Graph } from "./runtime/onnx-graph.js";
 export { saveOnnx, type SaveOptions } from "./io/onnx-file.js";
 export { Session, type SessionOptions } from "./runtime/session.js";
+export { getOrt, setOrt, type OrtModule, type OrtRuntime } from "./runtime/ort.js";
 export { Tensor, TensorSpec, spec } from "./runtime/tensor.js";
 export { initJax } from "./runtime/jax.js";
 export {

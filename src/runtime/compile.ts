@@ -1,7 +1,7 @@
 /**
  * `compile(fn)`: trace a jax-js function with `makeJaxpr`, lower the jaxpr to
- * ONNX, and run it with onnxruntime-node. Sessions are cached per input
- * shapes and dtypes.
+ * ONNX, and run it with ONNX Runtime (onnxruntime-node unless `setOrt` says
+ * otherwise). Sessions are cached per input shapes and dtypes.
  */
 import { makeJaxpr, tree, type ClosedJaxpr, type JsTree, type JsTreeDef } from "@jax-js/jax";
 import { initJax } from "./jax.js";

@@ -1,10 +1,11 @@
 /**
- * onnxruntime-node sessions: creation with the project's settings and a
- * typed-array-in, typed-array-out `run`.
+ * ONNX Runtime sessions: creation with the project's settings and a
+ * typed-array-in, typed-array-out `run`. The ONNX Runtime module comes from
+ * `getOrt()` (onnxruntime-node by default; see ort.ts).
  */
-import { availableParallelism } from "node:os";
-import * as ort from "onnxruntime-node";
+import type * as OrtCommon from "onnxruntime-common";
 import { dtypeInfo, type TypedArray } from "./dtype.js";
+import { envVar, getOrt, type OrtModule } from "./ort.js";
 import { Tensor } from "./tensor.js";
 
 export interface SessionOptions {
@@ -22,15 +23,17 @@ export interface SessionOptions {
 
 export class Session {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly ort: OrtModule,
+    private readonly session: OrtCommon.InferenceSession,
     readonly inputNames: readonly string[],
     readonly outputNames: readonly string[],
   ) {}
 
   static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
-    opts = { spinning: process.env.DIT_ORT_SPIN === "1", ...opts };
+    opts = { spinning: envVar("DIT_ORT_SPIN") === "1", ...opts };
+    const { ort, threads } = await getOrt();
     const s = await ort.InferenceSession.create(model, {
-      intraOpNumThreads: opts.threads ?? availableParallelism(),
+      intraOpNumThreads: opts.threads ?? threads,
       interOpNumThreads: 1,
       // Spinning pool threads would compete with the JavaScript thread, which
       // prepares the next stage between runs on a 2-core machine.
@@ -38,7 +41,7 @@ export class Session {
       graphOptimizationLevel: "all",
       executionProviders: opts.providers ?? ["cpu"],
     });
-    return new Session(s, s.inputNames, s.outputNames);
+    return new Session(ort, s, s.inputNames, s.outputNames);
   }
 
   /** Run with inputs in `inputNames` order; returns outputs in `outputNames` order. */
@@ -46,10 +49,10 @@ export class Session {
     if (inputs.length !== this.inputNames.length) {
       throw new RangeError(`session takes ${this.inputNames.length} inputs, got ${inputs.length}`);
     }
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, OrtCommon.Tensor> = {};
     inputs.forEach((t, i) => {
       const type = dtypeInfo(t.dtype).ort;
-      feeds[this.inputNames[i]!] = new ort.Tensor(type, t.data as never, t.shape);
+      feeds[this.inputNames[i]!] = new this.ort.Tensor(type, t.data as never, t.shape);
     });
     const results = await this.session.run(feeds);
     return this.outputNames.map((name) => {
