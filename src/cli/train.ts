@@ -6,7 +6,8 @@ import { FASHION_MNIST_DIR } from "../data/dataset.js";
 import { LatentDataset } from "../data/latents.js";
 import { loadStateDict } from "../io/state-dict.js";
 import { BLOCK_TYPES, type BlockType, type DiTConfig } from "../model/config.js";
-import { loadCheckpoint, type Checkpoint } from "../train/checkpoint.js";
+import type { Checkpoint } from "../train/checkpoint.js";
+import { loadResumeSource } from "../train/resume-source.js";
 import { checkConfigForData, configForData, isLatentFile, openTrainData } from "../train/open-data.js";
 import { writeSampleGrid } from "../train/sample-grid.js";
 import { OFFICIAL_RECIPE, train, type LogRecord } from "../train/train.js";
@@ -85,7 +86,7 @@ export function registerTrain(program: Command): void {
     .option("--seed <n>", "seed of the initialisation and of every random draw", num("seed", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), R.seed)
     .option("--block <type>", `conditioning block: ${BLOCK_TYPES.join(", ")}`)
     .option("--resume", "continue from the newest checkpoint in <out> (starts at step 0 when there is none)")
-    .option("--resume-from <file>", "continue from a checkpoint of another run (dit-ts .safetensors)")
+    .option("--resume-from <file>", "continue from a checkpoint of another run: dit-ts .safetensors, or an official train.py .pt (model, EMA, AdamW moments)")
     .option("--init <file>", "fine-tune from these weights (safetensors or official .pt; the label table is resized to the data's classes)")
     .option("--json", 'print one JSON line {"out", "step", "checkpoint", "loss", "stopped"} on stdout')
     .action(async (o: TrainCliOpts) => {
@@ -98,14 +99,19 @@ export function registerTrain(program: Command): void {
       }
       const data = openTrainData(o.data, { vae: isLatentFile(o.data) ? undefined : vae, imageSize: o.imageSize });
       log(`train: data ${data.description}`);
-      let resumeFrom: Checkpoint | undefined;
-      if (o.resumeFrom) resumeFrom = loadCheckpoint(o.resumeFrom);
       const overrides: Partial<DiTConfig> = o.block ? { block: o.block as BlockType } : {};
-      let config: DiTConfig;
-      if (resumeFrom) config = resumeFrom.config;
-      else if (o.config) config = checkConfigForData({ ...loadConfigFile(o.config), ...overrides }, data);
+      let config: DiTConfig | undefined;
+      if (o.config) config = checkConfigForData({ ...loadConfigFile(o.config), ...overrides }, data);
       else if (o.model) config = configForData(o.model, data, overrides);
-      else throw new Error("name the model: --model DiT-S/2 or --config FILE");
+      let resumeFrom: Checkpoint | undefined;
+      if (o.resumeFrom) {
+        resumeFrom = loadResumeSource(o.resumeFrom, config);
+        config = checkConfigForData(resumeFrom.config, data);
+        log(`train: continuing ${o.resumeFrom} at step ${resumeFrom.state.step}`);
+      }
+      if (config === undefined) {
+        throw new Error("name the model: --model DiT-S/2 or --config FILE");
+      }
       log(`train: ${o.model ?? o.config ?? o.resumeFrom} → input ${config.inputSize}×${config.inputSize}×${config.inChannels}, patch ${config.patchSize}, hidden ${config.hiddenSize}, depth ${config.depth}, heads ${config.numHeads}, ${config.numClasses} classes, ${config.block}`);
       log(`train: ${o.steps} steps of ${o.batchSize}${o.gradAccum > 1 ? ` (${o.gradAccum} × ${o.batchSize / o.gradAccum})` : ""}, AdamW lr ${o.lr}, EMA ${o.emaDecay}${o.emaWarmup ? " (warm-up)" : ""}, seed ${o.seed}; checkpoints every ${o.ckptEvery} in ${join(o.out, "checkpoints")}`);
       const init = o.init ? loadStateDict(o.init) : undefined;

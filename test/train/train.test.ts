@@ -13,7 +13,9 @@ import { before, describe, it } from "node:test";
 import { checkpointPath, latestCheckpoint, loadCheckpoint, CheckpointError } from "../../src/train/checkpoint.js";
 import { acquireRunLock, RunLockedError } from "../../src/train/lock.js";
 import { NonFiniteLossError, train } from "../../src/train/train.js";
+import { trainCheckpointToOfficial } from "../../src/io/official-checkpoint.js";
 import { initParams } from "../../src/model/params.js";
+import { loadResumeSource } from "../../src/train/resume-source.js";
 import { relErr, setupJax } from "../helpers.js";
 import { TINY, tinyData } from "./tiny.js";
 
@@ -73,6 +75,18 @@ describe("train (tiny DiT)", () => {
     assertSameState(checkpointPath(dir, 30), reference);
     const steps = readFileSync(join(dir, "log.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { step: number }).step);
     assert.deepEqual(steps, Array.from({ length: 30 }, (_, i) => i + 1), "the log holds each step once");
+  });
+
+  it("--resume-from an official train.py .pt (converted from step 10) continues to the same step-30 state", async () => {
+    const dir = tmp();
+    const pt = join(dir, "0000010.pt");
+    trainCheckpointToOfficial(checkpointPath(refDir, 10), pt);
+    const from = loadResumeSource(pt);
+    assert.equal(from.state.step, 10);
+    assert.equal(from.config.hiddenSize, TINY.hiddenSize);
+    const r = await train({ ...base, data: tinyData(), out: join(dir, "run"), steps: 30, ckptEvery: 30, lr: 3e-3, emaWarmup: true, resumeFrom: from });
+    assert.equal(r.step, 30);
+    assertSameState(checkpointPath(join(dir, "run"), 30), reference);
   });
 
   it("--resume on a folder without checkpoints starts at step 0", async () => {
