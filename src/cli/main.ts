@@ -9,6 +9,7 @@ import { registerFlops } from "./flops.js";
 import { registerForward } from "./forward.js";
 import { registerVaeTrain } from "./vae-train.js";
 import { registerSample } from "./sample.js";
+import { registerTrain } from "./train.js";
 
 const program = new Command();
 program
@@ -24,6 +25,7 @@ registerConvert(program);
 registerBench(program);
 registerExport(program);
 registerVaeTrain(program);
+registerTrain(program);
 registerSample(program);
 registerExtractLatents(program);
 
