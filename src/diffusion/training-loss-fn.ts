@@ -92,8 +92,17 @@ function meanFlat(x: Array): Array {
  * timestep frequencies.
  */
 export function trainingLossTerms(config: DiTConfig, p: Omit<DiTParams, "pos_embed">, posEmbed: Array, inp: TrainingLossInputs<Array>, freqs: Array): { loss: Array; mse: Array; vb: Array } {
-  const C = config.inChannels;
   const out = ditForward(config, { ...p, pos_embed: posEmbed } as DiTParams, inp.xT.ref, inp.tModel, inp.y, freqs);
+  return hybridLossTerms(config, out, inp);
+}
+
+/**
+ * The per-sample terms { loss, mse, vb } from the model's output `out`
+ * (N, 2C, H, W), for callers that run the model themselves (block-by-block
+ * training). Uses every input but `tModel` and `y`, which it leaves alone.
+ */
+export function hybridLossTerms(config: DiTConfig, out: Array, inp: Omit<TrainingLossInputs<Array>, "tModel" | "y">): { loss: Array; mse: Array; vb: Array } {
+  const C = config.inChannels;
   const [eps, v] = np.split(out, [C], 1) as [Array, Array];
   const mse = meanFlat(np.square(np.subtract(inp.noise, eps.ref)));
   // vb term: the mean prediction is frozen

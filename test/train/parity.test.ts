@@ -9,7 +9,8 @@
  * run lands at ≤ 2.2e-4); the loss ≤ 1e-5 relative; after the last step the
  * EMA's change and the Adam moments ≤ 1e-3; pos_embed exactly unchanged.
  * The gradient-accumulation path (two half batches) is checked on the first
- * step against the same reference.
+ * step against the same reference. Every case runs twice: as one fused graph
+ * (StepRunner) and block by block (StagedStepRunner, named "… (staged)").
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -21,6 +22,7 @@ import { cloneStateDict, loadStateDict, type StateDict } from "../../src/io/stat
 import { configFromKwargs, type DiTKwargs } from "../../src/model/config.js";
 import { Tensor } from "../../src/runtime/tensor.js";
 import { StepRunner, trainedNames, zeroMoments, type MicroBatch } from "../../src/train/runner.js";
+import { StagedStepRunner } from "../../src/train/staged.js";
 import type { AdamWOptions, TrainState } from "../../src/train/state.js";
 import { FIXTURE_ROOT, familyPresent, fixtureCases } from "../fixture-root.js";
 import { relErr, setupJax } from "../helpers.js";
@@ -83,6 +85,11 @@ function updateErr(got: Tensor, want: Float32Array, init: Tensor): number {
 }
 
 const cases = fixtureCases(FAMILY);
+/** Both executions of the step: one fused graph, and block by block (gradient checkpointing). */
+const RUNNERS = [
+  ["", StepRunner],
+  [" (staged)", StagedStepRunner],
+] as const;
 
 describe("training-step parity with the official train.py (train-reference)", () => {
   before(setupJax);
@@ -90,14 +97,14 @@ describe("training-step parity with the official train.py (train-reference)", ()
     it(`${FAMILY}: absent under ${FIXTURE_ROOT}`, { skip: `no ${FAMILY} fixtures under ${FIXTURE_ROOT}` }, () => undefined);
     return;
   }
-  for (const name of cases) {
-    describe(name, () => {
+  for (const [suffix, Runner] of RUNNERS) {
+    for (const name of cases) describe(name + suffix, () => {
       const { cfg, init, need, config } = load(name);
       const adamw: AdamWOptions = { lr: cfg.optimizer.lr, betas: cfg.optimizer.betas, eps: cfg.optimizer.eps, weightDecay: cfg.optimizer.weight_decay };
       const diffusion = createDiffusion("");
       const names = trainedNames(config);
       const state = freshState(init, names);
-      const runner = new StepRunner(config, diffusion, adamw, state);
+      const runner = new Runner(config, diffusion, adamw, state);
       after(() => runner.dispose());
 
       for (let i = 0; i < cfg.steps; i++) {
@@ -139,7 +146,7 @@ describe("training-step parity with the official train.py (train-reference)", ()
       it(`step 0 as two accumulated half batches (--grad-accum 2) matches the same reference`, async () => {
         if (cfg.batch % 2 !== 0) return;
         const acc = freshState(init, names);
-        const r2 = new StepRunner(config, diffusion, adamw, acc);
+        const r2 = new Runner(config, diffusion, adamw, acc);
         try {
           const b = batchOf(need, 0, config.numClasses);
           const stats = await r2.step([rows(b, 0, cfg.batch / 2), rows(b, cfg.batch / 2, cfg.batch)], adamw.lr, cfg.ema_decay);
