@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { checkpointPath, latestCheckpoint, loadCheckpoint, CheckpointError } from "../../src/train/checkpoint.js";
 import { acquireRunLock, RunLockedError } from "../../src/train/lock.js";
+import { imageArrayData } from "../../src/train/data.js";
 import { NonFiniteLossError, train } from "../../src/train/train.js";
 import { trainCheckpointToOfficial } from "../../src/io/official-checkpoint.js";
 import { initParams } from "../../src/model/params.js";
@@ -87,6 +88,32 @@ describe("train (tiny DiT)", () => {
     const r = await train({ ...base, data: tinyData(), out: join(dir, "run"), steps: 30, ckptEvery: 30, lr: 3e-3, emaWarmup: true, resumeFrom: from });
     assert.equal(r.step, 30);
     assertSameState(checkpointPath(join(dir, "run"), 30), reference);
+  });
+
+  it("fine-tunes from other weights onto a different number of classes (shared label rows and the null class kept)", async () => {
+    const src = loadCheckpoint(reference).state.ema;
+    const five = { ...TINY, numClasses: 5 };
+    const dir = tmp();
+    const five5 = imageArrayData(new Float32Array(10 * 32), [10, 2, 4, 4], Int32Array.from({ length: 10 }, (_, i) => i % 5), 5, "five classes");
+    const r = await train({ ...base, config: five, data: five5, out: dir, steps: 1, ckptEvery: 1, init: src });
+    const table = r.state.model.get("y_embedder.embedding_table.weight")!;
+    assert.deepEqual(table.shape, [6, 16]);
+    const old = src.get("y_embedder.embedding_table.weight")!.data as Float32Array;
+    const init = loadCheckpoint(checkpointPath(dir, 1)).state; // after one step, rows moved by at most ~lr
+    const got = init.model.get("y_embedder.embedding_table.weight")!.data as Float32Array;
+    for (let j = 0; j < 3 * 16; j++) assert.ok(Math.abs(got[j]! - old[j]!) < 1e-3, "class rows 0..2 come from the source");
+    for (let j = 0; j < 16; j++) assert.ok(Math.abs(got[5 * 16 + j]! - old[3 * 16 + j]!) < 1e-3, "the null row comes from the source's null row");
+  });
+
+  it("trains unconditional models (no label embedder) and reads labels of the data without using them", async () => {
+    const dir = tmp();
+    const r = await train({ ...base, config: { ...TINY, numClasses: 0 }, data: tinyData(), out: dir, steps: 2, ckptEvery: 2 });
+    assert.equal(r.step, 2);
+    assert.ok(!r.state.model.has("y_embedder.embedding_table.weight"));
+  });
+
+  it("refuses data whose samples do not fit the model, before any step", async () => {
+    await assert.rejects(train({ ...base, config: { ...TINY, inputSize: 8 }, data: tinyData(), out: tmp(), steps: 1 }), /the data gives samples of 2×4×4, the model takes 2×8×8/);
   });
 
   it("--resume on a folder without checkpoints starts at step 0", async () => {
