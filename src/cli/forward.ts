@@ -6,12 +6,17 @@ import type { CfgMode } from "../model/guidance.js";
 import { DiT } from "../model/runner.js";
 import { loadStateDict } from "../io/state-dict.js";
 import { Tensor } from "../runtime/tensor.js";
-import { loadConfigFile, progressBar } from "./common.js";
+import { progressBar } from "./common.js";
+import { addModelOptions, modelFromOptions, type ModelOptions } from "./options.js";
 import { log, printJson } from "./output.js";
 
 export interface ForwardCommandOptions {
+  /** Weights file (`--ckpt`, alias `--weights`). */
   weights: string;
-  config: string;
+  /** Model config JSON; or `model` (an official name) with `imageSize`. */
+  config?: string;
+  model?: string;
+  imageSize?: number;
   inputs: string;
   out: string;
   cfgMode?: CfgMode;
@@ -20,7 +25,7 @@ export interface ForwardCommandOptions {
 
 /** Run forward (and forward_with_cfg when the inputs hold cfg_scale); returns the names written. */
 export async function runForwardCommand(o: ForwardCommandOptions): Promise<string[]> {
-  const config = loadConfigFile(o.config);
+  const { config } = modelFromOptions({ model: o.model, config: o.config, imageSize: o.imageSize ?? 256 });
   const model = new DiT(config, loadStateDict(o.weights));
   const { tensors } = readSafetensors(o.inputs);
   const need = (k: string): StTensor => {
@@ -55,18 +60,16 @@ export async function runForwardCommand(o: ForwardCommandOptions): Promise<strin
 }
 
 export function registerForward(program: Command): void {
-  program
-    .command("forward")
-    .description("run a DiT on x, t, y (and cfg_scale) from a safetensors file; write forward (and forward_with_cfg)")
-    .requiredOption("--weights <file>", "model weights (.safetensors or a PyTorch .pt checkpoint, official names)")
-    .requiredOption("--config <file>", "model config JSON (a fixture config.json with dit_kwargs, official kwargs, or {\"model\": \"DiT-XL/2\"})")
+  const cmd = program.command("forward").description("run a DiT on x, t, y (and cfg_scale) from a safetensors file; write forward (and forward_with_cfg)");
+  addModelOptions(cmd)
+    .requiredOption("--weights, --ckpt <file>", "model weights (.safetensors or a PyTorch .pt checkpoint, official names)")
     .requiredOption("--inputs <file>", "safetensors with x (N,C,H,W) float32, t (N) int64/float32, y (N) int64, optional cfg_scale")
     .requiredOption("--out <file>", "output safetensors")
     .option("--cfg-mode <mode>", "guidance on the first 3 channels (official) or all latent channels (standard)", "official")
     .option("--json", "print one JSON line on stdout")
-    .action(async (opts: ForwardCommandOptions & { json?: boolean }) => {
+    .action(async (opts: ModelOptions & { ckpt: string; inputs: string; out: string; cfgMode?: CfgMode; json?: boolean }) => {
       if (opts.cfgMode !== "official" && opts.cfgMode !== "standard") throw new Error(`--cfg-mode must be official or standard, got '${opts.cfgMode}'`);
-      const written = await runForwardCommand({ ...opts, quiet: opts.json });
+      const written = await runForwardCommand({ ...opts, weights: opts.ckpt, quiet: opts.json });
       if (opts.json) printJson({ out: opts.out, tensors: written });
       else log(`wrote ${written.join(", ")} to ${opts.out}`);
     });

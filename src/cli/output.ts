@@ -15,11 +15,4 @@ export function log(message: string): void {
 
 export { table } from "../util/table.js";
 
-/** Parse a positive integer option, with a clear error. */
-export function positiveInt(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got '${v}'`);
-    return n;
-  };
-}
+export { positiveInt } from "./options.js";

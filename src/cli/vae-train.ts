@@ -1,16 +1,17 @@
-/** `dit vae-train`: train a small AutoencoderKL from scratch on an IDX file (MNIST / Fashion-MNIST) or a folder of PGM/PPM images. */
+/** `dit vae-train`: train a small AutoencoderKL from scratch on an IDX file (MNIST / Fashion-MNIST) or a folder of PNG/PGM/PPM images. */
 import type { Command } from "commander";
 import { loadImageDataset, padToSize } from "../io/datasets.js";
 import { SCALING_FACTOR } from "../vae/config.js";
 import { saveVae, trainVae, TRAIN_DEFAULTS, type ReconLoss } from "../vae/train.js";
 import { progressBar } from "./common.js";
-import { log, positiveInt, printJson } from "./output.js";
+import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.js";
+import { log, printJson } from "./output.js";
 
 interface VaeTrainOpts {
   data: string;
   out: string;
   steps: number;
-  batch: number;
+  batchSize: number;
   lr: number;
   klWeight: number;
   recon: string;
@@ -32,22 +33,6 @@ function scalingFactorArg(v: string): "auto" | number {
   return x;
 }
 
-function positiveNumber(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got '${v}'`);
-    return n;
-  };
-}
-
-function nonNegativeNumber(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number ≥ 0, got '${v}'`);
-    return n;
-  };
-}
-
 function channelList(v: string): number[] {
   const xs = v.split(",").map((s) => Number(s.trim()));
   if (xs.length === 0 || !xs.every((x) => Number.isInteger(x) && x > 0)) throw new Error(`--channels must be a comma-separated list of positive integers, got '${v}'`);
@@ -65,7 +50,7 @@ export function registerVaeTrain(program: Command): void {
     .requiredOption("--data <path>", "an IDX image file (train-images-idx3-ubyte[.gz]), a folder holding one (e.g. /usr/share/datasets/fashion-mnist), or a folder of PNG / binary PGM/PPM images")
     .requiredOption("--out <dir>", "output folder")
     .option("--steps <n>", "optimisation steps", positiveInt("steps"), 1000)
-    .option("--batch <n>", "images per step", positiveInt("batch"), 16)
+    .option("--batch, --batch-size <n>", "images per step", positiveInt("batch-size"), 16)
     .option("--lr <x>", "Adam learning rate (betas 0.9/0.999, eps 1e-8)", positiveNumber("lr"), TRAIN_DEFAULTS.lr)
     .option("--kl-weight <x>", "weight of KL(q(z|x) ‖ N(0, I)) (summed over latent elements, mean over the batch)", nonNegativeNumber("kl-weight"), TRAIN_DEFAULTS.klWeight)
     .option("--recon <l1|l2>", "reconstruction loss (mean over pixels)", TRAIN_DEFAULTS.recon)
@@ -74,12 +59,11 @@ export function registerVaeTrain(program: Command): void {
     .option("--layers-per-block <n>", "ResNet blocks per level", positiveInt("layers-per-block"), 1)
     .option("--norm-groups <n>", "GroupNorm groups (default: gcd(32, channels))", positiveInt("norm-groups"))
     .option("--image-size <n>", "pad images (centred, black) to n×n, e.g. 32 for 28×28 MNIST", positiveInt("image-size"))
-    .option("--seed <n>", "seed of the initialisation, batch order and latent noise", (v: string) => Number(v), TRAIN_DEFAULTS.seed)
+    .option("--seed <n>", "seed of the initialisation, batch order and latent noise", nonNegativeInt("seed"), TRAIN_DEFAULTS.seed)
     .option("--scaling-factor <auto|x>", `latent scaling_factor saved in config.json: 'auto' = 1/std of latent samples of up to ${TRAIN_DEFAULTS.scaleImages} training images (LDM's rule; DiT's SD VAE uses ${SCALING_FACTOR})`, scalingFactorArg, "auto" as const)
     .option("--json", 'print one JSON line {"out", "steps", "loss", "recon", "kl", "scaling_factor"} on stdout')
     .action(async (opts: VaeTrainOpts) => {
       if (opts.recon !== "l1" && opts.recon !== "l2") throw new Error(`--recon must be l1 or l2, got '${opts.recon}'`);
-      if (!Number.isInteger(opts.seed) || opts.seed < 0) throw new Error(`--seed must be an integer ≥ 0`);
       const normNumGroups = opts.normGroups ?? opts.channels.reduce(gcd, 32);
       const raw = loadImageDataset(opts.data);
       const data = opts.imageSize ? padToSize(raw, opts.imageSize) : raw;
@@ -92,7 +76,7 @@ export function registerVaeTrain(program: Command): void {
           config: { blockOutChannels: opts.channels, layersPerBlock: opts.layersPerBlock, latentChannels: opts.latentChannels, normNumGroups },
           scalingFactor: opts.scalingFactor,
           steps: opts.steps,
-          batch: opts.batch,
+          batch: opts.batchSize,
           lr: opts.lr,
           klWeight: opts.klWeight,
           recon: opts.recon as ReconLoss,

@@ -31,14 +31,19 @@ function peakRssMb(): number {
 
 /**
  * Warm-up, then the median of `runs` (≥ 5) forward passes of an official
- * model (random weights) at a resolution (pixels; latent = resolution / 8).
+ * model (random weights) at a resolution (pixels; latent = resolution / 8),
+ * or of `opts.config` (then `name` only labels the result).
  * GFLOP/s counts 2 × the paper's multiply-accumulates.
  */
-export async function benchModel(name: string, opts: { batch: number; block?: BlockType; resolution?: number; runs?: number }): Promise<ModelBenchResult> {
-  const resolution = opts.resolution ?? 256;
-  if (resolution % 8 !== 0) throw new Error(`--resolution must be a multiple of 8, got ${resolution}`);
-  const block = opts.block ?? "adaLN-Zero";
-  const config: DiTConfig = officialConfig(name, { block, inputSize: resolution / 8 });
+export async function benchModel(name: string, opts: { batch: number; block?: BlockType; resolution?: number; runs?: number; config?: DiTConfig }): Promise<ModelBenchResult> {
+  let config: DiTConfig;
+  if (opts.config) {
+    config = opts.config;
+  } else {
+    const resolution = opts.resolution ?? 256;
+    if (resolution % 8 !== 0) throw new Error(`--resolution must be a multiple of 8, got ${resolution}`);
+    config = officialConfig(name, { block: opts.block ?? "adaLN-Zero", inputSize: resolution / 8 });
+  }
   const model = new DiT(config, initParams(config, 0));
   const rng = new Rng(1);
   const N = opts.batch;
@@ -56,10 +61,10 @@ export async function benchModel(name: string, opts: { batch: number; block?: Bl
   await model.dispose();
   const ms = median(times);
   return {
-    model: name.startsWith("DiT-") ? name : `DiT-${name}`,
-    block,
+    model: name.startsWith("DiT-") || opts.config ? name : `DiT-${name}`,
+    block: config.block,
     batch: N,
-    resolution,
+    resolution: config.inputSize * 8,
     median_ms: Math.round(ms * 10) / 10,
     gflops_per_s: Math.round(((2 * countMacs(config) * N) / (ms * 1e6)) * 10) / 10,
     peak_rss_mb: peakRssMb(),

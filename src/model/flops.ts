@@ -75,10 +75,12 @@ export function flopsTable(resolution: number, models = OFFICIAL_MODELS, blocks 
   if (resolution % 8 !== 0) throw new Error(`resolution must be a multiple of 8 (the VAE downsamples by 8), got ${resolution}`);
   const rows: FlopsRow[] = [];
   for (const model of models) {
-    for (const block of blocks) {
-      const c = officialConfig(model, { block, inputSize: resolution / 8 });
-      rows.push({ model, block, resolution, params: countParams(c), gflops: Math.round(gflops(c) * 1000) / 1000 });
-    }
+    for (const block of blocks) rows.push(flopsRow(model, officialConfig(model, { block, inputSize: resolution / 8 })));
   }
   return rows;
+}
+
+/** The row of one config (resolution = 8 × its latent size; Gflops rounded to 3 decimals). */
+export function flopsRow(model: string, c: DiTConfig): FlopsRow {
+  return { model, block: c.block, resolution: c.inputSize * 8, params: countParams(c), gflops: Math.round(gflops(c) * 1000) / 1000 };
 }

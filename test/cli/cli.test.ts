@@ -6,6 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { registerBench } from "../../src/cli/bench.js";
+import { registerConvert } from "../../src/cli/convert.js";
+import { registerExport } from "../../src/cli/export.js";
+import { registerFlops } from "../../src/cli/flops.js";
 import { runForwardCommand } from "../../src/cli/forward.js";
 import { flopsTable } from "../../src/model/flops.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../../src/io/safetensors.js";
@@ -14,6 +19,21 @@ import { relErr } from "../helpers.js";
 
 const BIN = fileURLToPath(new URL("../../bin/dit.mjs", import.meta.url));
 const dit = (...args: string[]) => execFileSync(process.execPath, [BIN, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+
+/** Run the option-parsing commands in this process (no child start-up); returns what they wrote to stdout. */
+async function ditInProcess(...args: string[]): Promise<string> {
+  const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined });
+  for (const register of [registerFlops, registerConvert, registerExport, registerBench]) register(program);
+  let out = "";
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } finally {
+    process.stdout.write = write;
+  }
+  return out;
+}
 
 /** The paper's Table 4 / Fig. 2 Gflops at 256 px (DIT-FACTS.md), B/4 excepted: the paper's 5.56 is not reproducible (5.5664). */
 const PAPER_GFLOPS: Record<string, number> = {
@@ -68,6 +88,33 @@ describe("dit command line", () => {
 
   it("an unknown model fails with a clear message and a non-zero exit", () => {
     assert.throws(() => dit("flops", "--model", "XL/3"), (e: { status: number; stderr: string }) => e.status !== 0 && /unknown model 'XL\/3'/.test(e.stderr));
+  });
+
+  it("official option names and today's names are aliases (--image-size/--resolution, --batch-size/--batch, --ckpt/--weights, --ckpt/--out/positionals)", async () => {
+    // the project's own tiny_p2 copy and .pt file, whatever REFERENCE_FIXTURES says
+    const caseDir = join(REPO_FIXTURE_ROOT, "dit-reference/models/tiny_p2");
+    const [config, weights] = [join(caseDir, "config.json"), join(caseDir, "weights.safetensors")];
+    const flops = (...a: string[]) => ditInProcess("flops", "--model", "XL/2", "--block", "adaLN-Zero", "--json", ...a);
+    assert.equal(await flops("--image-size", "512"), await flops("--resolution", "512"));
+    assert.equal((JSON.parse(await flops("--image-size", "512")) as { resolution: number }[])[0]!.resolution, 512);
+    const [row] = JSON.parse(await ditInProcess("flops", "--config", config, "--json")) as { block: string; resolution: number; params: number }[];
+    assert.deepEqual([row!.block, row!.resolution, row!.params], ["adaLN-Zero", 64, 183200]);
+
+    const pt = join(REPO_FIXTURE_ROOT, "torch/dit_tiny_p2_train.pt");
+    const conv = ["a", "b", "c"].map((k) => join(tmp, `convert-${k}.safetensors`));
+    await ditInProcess("convert", "--ckpt", pt, "--out", conv[0]!);
+    await ditInProcess("convert", pt, conv[1]!);
+    await ditInProcess("convert", "--ckpt", pt, conv[2]!);
+    for (const f of conv.slice(1)) assert.ok(readFileSync(f).equals(readFileSync(conv[0]!)), `${f} differs from --ckpt/--out`);
+
+    const onnx = ["a", "b"].map((k) => join(tmp, `export-${k}.onnx`));
+    await ditInProcess("export", "--config", config, "--ckpt", weights, "--batch-size", "2", "--out", onnx[0]!);
+    await ditInProcess("export", "--config", config, "--weights", weights, "--batch", "2", "--out", onnx[1]!);
+    assert.ok(readFileSync(onnx[0]!).equals(readFileSync(onnx[1]!)), "export: --ckpt/--batch-size and --weights/--batch wrote different graphs");
+
+    await assert.rejects(ditInProcess("bench", "--batch-size", "0"), /--batch-size must be a positive integer, got '0'/);
+    await assert.rejects(ditInProcess("export", "--model", "S/2", "--image-size", "100", "--out", join(tmp, "never.onnx")), /--image-size must be a positive multiple of 8/);
+    await assert.rejects(ditInProcess("export", "--model", "S/2", "--config", config, "--out", join(tmp, "never.onnx")), /one of --model or --config/);
   });
 
   const models = fixtureCases("dit-reference/models");
