@@ -22,7 +22,7 @@ export { DiT, lowerWholeModel, type Execution, type Backend, type ForwardOptions
 export { ditForward, type DiTParams } from "./model/dit.js";
 export { applyGuidance, forwardWithCfg, type CfgMode } from "./model/guidance.js";
 export { cloneStateDict, subtree, type StateDict } from "./io/state-dict-tree.js";
-export { countMacs, countParams, flopsTable, gflops, type FlopsRow } from "./model/flops.js";
+export { countMacs, countParams, flopsRow, flopsTable, gflops, type FlopsRow } from "./model/flops.js";
 export { benchModel, type ModelBenchResult } from "./model/bench.js";
 export { convertCheckpoint, type ConvertOptions, type ConvertSummary } from "./io/convert.js";
 export { Adam, type AdamOptions } from "./train/adam.js";

@@ -15,7 +15,7 @@ function onePath(what: string, positional: string | undefined, option: string | 
 export function registerConvert(program: Command): void {
   program
     .command("convert")
-    .description("convert a PyTorch checkpoint (.pt, e.g. the official DiT-XL-2-256x256.pt or a train.py checkpoint) to float32 safetensors")
+    .description("convert a PyTorch checkpoint (.pt, e.g. the official DiT-XL-2-256x256.pt or a train.py checkpoint) to safetensors (float tensors as float32, others in their own dtype)")
     .argument("[input]", "torch.save checkpoint (zip or legacy format; never executed, only parsed); same as --ckpt")
     .argument("[output]", "safetensors file to write; same as --out")
     .option("--ckpt <file>", "torch.save checkpoint to convert")
