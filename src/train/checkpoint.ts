@@ -15,7 +15,7 @@
  * rename), so a crash never leaves a half-written checkpoint.
  */
 import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, relative as relativePath, resolve as resolvePath } from "node:path";
 import { readSafetensors, toFloat32, writeSafetensors } from "../io/safetensors.js";
 import type { StateDict } from "../io/state-dict.js";
 import { configFromKwargs, type DiTConfig, type DiTKwargs } from "../model/config.js";
@@ -146,4 +146,24 @@ export function loadCheckpoint(path: string): Checkpoint {
 /** AdamW settings as stored in `train.adam`. */
 export function adamMeta(o: AdamWOptions): TrainMeta["adam"] {
   return { lr: o.lr, betas: o.betas, eps: o.eps, weight_decay: o.weightDecay };
+}
+
+/**
+ * A sampling model file from a training checkpoint: the EMA weights (or the
+ * raw model with `entry: "model"`) under their official names, with the
+ * config, class names and VAE path (re-based to the new file's folder) in
+ * `__metadata__` — the form of the bundled model. Written atomically.
+ */
+export function exportModelWeights(ckptPath: string, outPath: string, opts: { entry?: "ema" | "model"; vae?: string } = {}): { tensors: number; entry: "ema" | "model" } {
+  const ck = loadCheckpoint(ckptPath);
+  const entry = opts.entry ?? "ema";
+  const weights = entry === "ema" ? ck.state.ema : ck.state.model;
+  const metadata: Record<string, string> = { config: JSON.stringify(configToKwargs(ck.config)), source: `${ckptPath} (${entry}, step ${ck.train.step})` };
+  if (ck.classNames) metadata.class_names = JSON.stringify(ck.classNames);
+  const vae = opts.vae ?? (ck.vae ? resolvePath(dirname(ckptPath), ck.vae) : undefined);
+  if (vae) metadata.vae = relativePath(dirname(resolvePath(outPath)), resolvePath(vae));
+  const tensors = new Map<string, { data: Float32Array; shape: number[] }>();
+  for (const [k, t] of weights) tensors.set(k, { data: t.data as Float32Array, shape: t.shape });
+  writeSafetensors(outPath, tensors, metadata);
+  return { tensors: tensors.size, entry };
 }
