@@ -7,6 +7,7 @@ import { registerExport } from "./export.js";
 import { registerExtractLatents } from "./extract-latents.js";
 import { registerFlops } from "./flops.js";
 import { registerForward } from "./forward.js";
+import { registerPlotLog } from "./plot-log.js";
 import { registerVaeTrain } from "./vae-train.js";
 import { registerSample } from "./sample.js";
 import { registerTrain } from "./train.js";
@@ -28,6 +29,7 @@ registerVaeTrain(program);
 registerTrain(program);
 registerSample(program);
 registerExtractLatents(program);
+registerPlotLog(program);
 
 try {
   await program.parseAsync(process.argv);
