@@ -20,7 +20,8 @@ import { Rng } from "../util/rng.js";
 import { adamMeta, checkpointPath, latestCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type TrainMeta } from "./checkpoint.js";
 import type { TrainData } from "./data.js";
 import { acquireRunLock } from "./lock.js";
-import { StepRunner, trainedNames, zeroMoments, type MicroBatch, type StepStats } from "./runner.js";
+import { chooseExecution, createStepRunner, type Execution, type TrainStepRunner } from "./execution.js";
+import { trainedNames, zeroMoments, type MicroBatch, type StepStats } from "./runner.js";
 import type { AdamWOptions, TrainState } from "./state.js";
 
 /** Settings of a run; the defaults are the official recipe. */
@@ -103,6 +104,10 @@ export interface TrainOptions extends Partial<TrainSettings> {
   /** Stop early (Ctrl-C): the loop writes a checkpoint and returns. */
   signal?: AbortSignal;
   backend?: "onnx" | "eager";
+  /** The step as one graph ("fused"), or block by block recomputing activations ("staged", for models too big for one graph); "auto" (default) picks from an estimate of the fused step's memory (execution.ts). */
+  execution?: Execution;
+  /** Called with notes on how the run executes (which step execution was chosen and why). */
+  onInfo?: (message: string) => void;
 }
 
 export interface TrainResult {
@@ -210,7 +215,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   mkdirSync(join(opts.out, "checkpoints"), { recursive: true });
   const release = acquireRunLock(opts.out);
   const logPath = join(opts.out, "log.jsonl");
-  let runner: StepRunner | undefined;
+  let runner: TrainStepRunner | undefined;
   try {
     let state: TrainState;
     let resumedFrom: string | undefined;
@@ -235,7 +240,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     truncateLog(logPath, state.step); // a resumed run rewrites what came after its checkpoint
 
     const adamw: AdamWOptions = { lr: s.lr, betas: s.betas, eps: s.eps, weightDecay: s.weightDecay };
-    runner = new StepRunner(config, createDiffusion(""), adamw, state, { backend: opts.backend });
+    const execution = !opts.execution || opts.execution === "auto" ? chooseExecution(config, s.batchSize / s.gradAccum, s.gradAccum > 1) : opts.execution;
+    opts.onInfo?.(`train: ${execution === "staged" ? "staged step (block by block, recomputing activations)" : "fused step (one graph)"}${opts.execution === "fused" || opts.execution === "staged" ? "" : ", chosen from the estimated memory"}`);
+    runner = createStepRunner(execution, config, createDiffusion(""), adamw, state, { backend: opts.backend });
     const nullClass = config.numClasses; // the label embedder's extra row (official LabelEmbedder.token_drop)
     const conditional = config.numClasses > 1;
     const dropProb = conditional ? config.classDropoutProb : 0;

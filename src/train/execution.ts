@@ -1,0 +1,72 @@
+/**
+ * How a training step runs: "fused" = one graph for the whole step
+ * (`StepRunner`, fastest), "staged" = block by block with recomputation
+ * (`StagedStepRunner`, memory of one block); "auto" picks fused unless the
+ * fused step's estimated peak memory exceeds a budget (half the machine's
+ * memory by default).
+ */
+import { totalmem } from "node:os";
+import type { GaussianDiffusion } from "../diffusion/gaussian-diffusion.js";
+import { tokens, type DiTConfig } from "../model/config.js";
+import { paramShapes } from "../model/params.js";
+import { StepRunner, type MicroBatch, type StepStats } from "./runner.js";
+import { StagedStepRunner } from "./staged.js";
+import type { AdamWOptions, TrainState } from "./state.js";
+
+export type Execution = "auto" | "fused" | "staged";
+
+/** What `train` needs of a step runner (StepRunner and StagedStepRunner both are one). */
+export interface TrainStepRunner {
+  readonly names: string[];
+  step(micro: MicroBatch[], lr: number, emaDecay: number): Promise<StepStats>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Bytes of activations per (sample · layer · (T·D + H·T²)) element in the fused graph:
+ * every saved intermediate of a block's forward and backward, and ONNX Runtime's arena slack.
+ * Calibrated on a fused DiT-S/2 step at batch 8 (bench/train-xl.ts --execution fused: 3.6 GB peak RSS).
+ */
+export const FUSED_ACTIVATION_BYTES = 32;
+
+/** The process itself: Node, jax-js's Wasm heap, ONNX Runtime and its sessions' code. */
+const BASE_BYTES = 0.5 * 2 ** 30;
+
+/**
+ * Estimated peak resident memory of training `config` at micro-batch `batch`:
+ *
+ *   state  4W            weights, EMA and both Adam moments (W = trained weights' bytes), host arrays
+ *   fused  + 9W + A      the graph's gradients (W), updated state from ONNX Runtime (4W) and its
+ *                        copies into JavaScript (4W); A = k·N·L·(T·D + H·T²) activations
+ *   staged + 8W/L + A/L  one block's update outputs and activations, and h₀ … h_L (N·T·D·4 bytes each)
+ *
+ * Gradient accumulation (`accumulate`) adds W of host gradient sums.
+ */
+export function estimateStepBytes(config: DiTConfig, batch: number, execution: "fused" | "staged", accumulate = false): number {
+  let w = 0;
+  for (const [k, s] of paramShapes(config)) if (k !== "pos_embed") w += 4 * s.reduce((a, b) => a * b, 1);
+  const T = tokens(config) + (config.block === "in-context" ? 2 : 0);
+  const D = config.hiddenSize;
+  const L = config.depth;
+  const act = FUSED_ACTIVATION_BYTES * batch * L * (T * D + config.numHeads * T * T);
+  const acc = accumulate ? w : 0;
+  if (execution === "fused") return BASE_BYTES + 4 * w + 9 * w + act + acc;
+  return BASE_BYTES + 4 * w + (8 * w) / L + act / L + 4 * batch * T * D * (L + 1) + acc;
+}
+
+/** The fused step when its estimate fits in `budgetBytes` (default: half of the machine's memory), else staged. */
+export function chooseExecution(config: DiTConfig, batch: number, accumulate = false, budgetBytes = totalmem() / 2): "fused" | "staged" {
+  return estimateStepBytes(config, batch, "fused", accumulate) <= budgetBytes ? "fused" : "staged";
+}
+
+/** A step runner of the given execution (see `StepRunner` for the arguments). */
+export function createStepRunner(
+  execution: "fused" | "staged",
+  config: DiTConfig,
+  diffusion: GaussianDiffusion,
+  adamw: AdamWOptions,
+  state: TrainState,
+  opts: { backend?: "onnx" | "eager" } = {},
+): TrainStepRunner {
+  return execution === "staged" ? new StagedStepRunner(config, diffusion, adamw, state, opts) : new StepRunner(config, diffusion, adamw, state, opts);
+}
