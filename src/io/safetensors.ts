@@ -10,7 +10,7 @@
 import { dirname } from "node:path";
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 
-import { ELEMENT_TYPES, fromSafetensors, type SafetensorsDType } from "../runtime/dtype.js";
+import { ELEMENT_TYPES, elementTypeOfArray, fromSafetensors, type SafetensorsDType } from "../runtime/dtype.js";
 
 export type { SafetensorsDType };
 
@@ -160,15 +160,9 @@ export function readSafetensors(path: string): { tensors: Map<string, StTensor>;
   }
 }
 
+/** The safetensors dtype of a typed array (Uint16Array: F16 bits, Uint8Array: U8). */
 function dtypeOf(data: StArray): SafetensorsDType {
-  if (data instanceof Float32Array) return "F32";
-  if (data instanceof Float64Array) return "F64";
-  if (data instanceof BigInt64Array) return "I64";
-  if (data instanceof Int32Array) return "I32";
-  if (data instanceof Int16Array) return "I16";
-  if (data instanceof Int8Array) return "I8";
-  if (data instanceof Uint16Array) return "F16";
-  return "U8";
+  return ELEMENT_TYPES[elementTypeOfArray(data)].safetensors!;
 }
 
 /**

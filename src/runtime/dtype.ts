@@ -96,15 +96,21 @@ export function fromSafetensors(dtype: string): ElementType | undefined {
 
 const SAFETENSORS = new Map(Object.entries(ELEMENT_TYPES).flatMap(([k, v]) => (v.safetensors ? [[v.safetensors as string, k as ElementType]] : [])));
 
-/** The dtype name of a typed array (Uint8Array is read as bool). */
+const ROWS = Object.entries(ELEMENT_TYPES) as [ElementType, ElementInfo][];
+
+/**
+ * The element type of a typed array: the first row of the table that it holds,
+ * so Uint16Array reads as float16 (not bfloat16) and Uint8Array as uint8 (not bool).
+ */
+export function elementTypeOfArray(a: ArrayBufferView): ElementType {
+  for (const [name, e] of ROWS) if (a instanceof e.array) return name;
+  throw new TypeError(`unsupported typed array ${a.constructor.name}`);
+}
+
+/** The compiler's dtype of a typed array (Uint8Array is read as bool). */
 export function dtypeOfArray(a: TypedArray): DTypeName {
-  if (a instanceof Float32Array) return "float32";
-  if (a instanceof Int32Array) return "int32";
-  if (a instanceof Uint32Array) return "uint32";
-  if (a instanceof Uint8Array) return "bool";
-  if (a instanceof Uint16Array) return "float16";
-  if (a instanceof Float64Array) return "float64";
-  throw new TypeError("unsupported typed array");
+  const e = elementTypeOfArray(a);
+  return e === "uint8" ? "bool" : (e as DTypeName);
 }
 
 export function numel(shape: readonly number[]): number {
