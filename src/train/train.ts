@@ -219,12 +219,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   try {
     let state: TrainState;
     let resumedFrom: string | undefined;
+    let wallBefore = 0; // training seconds of the run before this process (wall_s counts the whole run)
     const latest = opts.resume ? latestCheckpoint(opts.out) : undefined;
     if (latest) {
       const ck = loadCheckpoint(latest);
       config = ck.config;
       state = ck.state;
       resumedFrom = latest;
+      wallBefore = typeof ck.info?.wall_s === "number" ? ck.info.wall_s : 0;
       if (ck.train.seed !== s.seed) throw new Error(`--resume: ${latest} was trained with seed ${ck.train.seed}, this run asks for ${s.seed}`);
     } else if (opts.resumeFrom) {
       config = opts.resumeFrom.config;
@@ -257,7 +259,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const save = (): string => {
       const path = checkpointPath(opts.out, state.step);
       const vae = opts.vae && opts.vae !== "none" ? relative(dirname(path), resolve(opts.vae)) : undefined;
-      saveCheckpoint(path, { config, state, train: meta(), classNames: data.classNames, vae, info: { wall_s: (performance.now() - t0) / 1000, resumed_from: resumedFrom } });
+      saveCheckpoint(path, { config, state, train: meta(), classNames: data.classNames, vae, info: { wall_s: wallBefore + (performance.now() - t0) / 1000, resumed_from: resumedFrom } });
       written = path;
       writtenStep = state.step;
       return path;
@@ -314,7 +316,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           grad_norm: acc.gn / acc.n,
           lr: s.lr,
           img_per_s: (acc.n * s.batchSize) / ((now - acc.t) / 1000),
-          wall_s: (now - t0) / 1000,
+          wall_s: wallBefore + (now - t0) / 1000,
         };
         appendFileSync(logPath, JSON.stringify(last) + "\n");
         opts.onLog?.(last);
