@@ -10,10 +10,11 @@
  * moments + EMA), estimate_gb (what `estimateStepBytes` predicts) }.
  * The issue's target: DiT-XL/2 batch 2 trains at peak RSS ≤ 18 GB.
  *
- * A watchdog stops the run (exit 3, JSON with "error") when the machine's
- * available memory falls under 1 GiB, so a shared machine is not pushed
- * into the OOM killer.
+ * On a shared machine this process volunteers as the OOM killer's first
+ * choice, and a watchdog stops it (exit 3, JSON with "error") when the
+ * machine's available memory falls under 0.5 GiB.
  */
+import { writeFileSync } from "node:fs";
 import { freemem } from "node:os";
 import { performance } from "node:perf_hooks";
 import { createDiffusion } from "../src/diffusion/index.js";
@@ -55,9 +56,14 @@ const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 async function main(): Promise<void> {
   const o = args(process.argv.slice(2));
+  try {
+    writeFileSync("/proc/self/oom_score_adj", "1000"); // if memory runs out, this process goes first
+  } catch {
+    // not Linux, or not allowed: the watchdog alone
+  }
   const watchdog = setInterval(() => {
-    if (freemem() < GB) {
-      console.log(JSON.stringify({ model: o.model, batch: o.batch, execution: o.execution, error: "stopped: under 1 GiB of memory left on the machine", peak_rss_gb: round(process.resourceUsage().maxRSS / 2 ** 20, 2) }));
+    if (freemem() < GB / 2) {
+      console.log(JSON.stringify({ model: o.model, batch: o.batch, execution: o.execution, error: "stopped: under 0.5 GiB of memory left on the machine", peak_rss_gb: round(process.resourceUsage().maxRSS / 2 ** 20, 2) }));
       process.exit(3);
     }
   }, 200);

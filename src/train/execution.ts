@@ -25,9 +25,10 @@ export interface TrainStepRunner {
 /**
  * Bytes of activations per (sample · layer · (T·D + H·T²)) element in the fused graph:
  * every saved intermediate of a block's forward and backward, and ONNX Runtime's arena slack.
- * Calibrated on a fused DiT-S/2 step at batch 8 (bench/train-xl.ts --execution fused: 3.6 GB peak RSS).
+ * Calibrated with the 16·W below on fused steps at batch 8: DiT-S/2 3.6 GB peak RSS (bench/train-xl.ts
+ * --execution fused --model DiT-S/2 --batch 8), DiT-B/4 9.3 GB (bench/train.ts).
  */
-export const FUSED_ACTIVATION_BYTES = 32;
+export const FUSED_ACTIVATION_BYTES = 24;
 
 /** The process itself: Node, jax-js's Wasm heap, ONNX Runtime and its sessions' code. */
 const BASE_BYTES = 0.5 * 2 ** 30;
@@ -36,8 +37,9 @@ const BASE_BYTES = 0.5 * 2 ** 30;
  * Estimated peak resident memory of training `config` at micro-batch `batch`:
  *
  *   state  4W            weights, EMA and both Adam moments (W = trained weights' bytes), host arrays
- *   fused  + 9W + A      the graph's gradients (W), updated state from ONNX Runtime (4W) and its
- *                        copies into JavaScript (4W); A = k·N·L·(T·D + H·T²) activations
+ *   fused  + 12W + A     the graph's gradients and optimizer temporaries, the updated state from
+ *                        ONNX Runtime (4W) and its copies into JavaScript (4W), the previous state
+ *                        until it is collected; A = k·N·L·(T·D + H·T²) activations
  *   staged + 8W/L + A/L  one block's update outputs and activations, and h₀ … h_L (N·T·D·4 bytes each)
  *
  * Gradient accumulation (`accumulate`) adds W of host gradient sums.
@@ -50,7 +52,7 @@ export function estimateStepBytes(config: DiTConfig, batch: number, execution: "
   const L = config.depth;
   const act = FUSED_ACTIVATION_BYTES * batch * L * (T * D + config.numHeads * T * T);
   const acc = accumulate ? w : 0;
-  if (execution === "fused") return BASE_BYTES + 4 * w + 9 * w + act + acc;
+  if (execution === "fused") return BASE_BYTES + 4 * w + 12 * w + act + acc;
   return BASE_BYTES + 4 * w + (8 * w) / L + act / L + 4 * batch * T * D * (L + 1) + acc;
 }
 
