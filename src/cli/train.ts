@@ -114,6 +114,9 @@ export function registerTrain(program: Command): void {
       }
       log(`train: ${o.model ?? o.config ?? o.resumeFrom} → input ${config.inputSize}×${config.inputSize}×${config.inChannels}, patch ${config.patchSize}, hidden ${config.hiddenSize}, depth ${config.depth}, heads ${config.numHeads}, ${config.numClasses} classes, ${config.block}`);
       log(`train: ${o.steps} steps of ${o.batchSize}${o.gradAccum > 1 ? ` (${o.gradAccum} × ${o.batchSize / o.gradAccum})` : ""}, AdamW lr ${o.lr}, EMA ${o.emaDecay}${o.emaWarmup ? " (warm-up)" : ""}, seed ${o.seed}; checkpoints every ${o.ckptEvery} in ${join(o.out, "checkpoints")}`);
+      if (o.sampleEvery > 0 && vae === undefined && config.inChannels !== 1 && config.inChannels !== 3) {
+        throw new Error(`--sample-every decodes the EMA model's latents with the VAE, and ${o.data} names none: pass --vae PATH (or --sample-every 0)`);
+      }
       const init = o.init ? loadStateDict(o.init) : undefined;
       const ctrl = new AbortController();
       const onSigint = () => {
@@ -156,7 +159,11 @@ export function registerTrain(program: Command): void {
           },
           onSample: async (ema, step) => {
             const path = join(o.out, "samples", `${String(step).padStart(7, "0")}.png`);
-            await writeSampleGrid(ema, path, { config, classNames: data.classNames, vae: vae ?? "none", seed: o.seed });
+            try {
+              await writeSampleGrid(ema, path, { config, classNames: data.classNames, vae: vae ?? "none", seed: o.seed });
+            } catch (e) {
+              log(`\ntrain: warning: no sample grid at step ${step} (${e instanceof Error ? e.message : String(e)}); training goes on`);
+            }
           },
         });
         bar?.stop();
