@@ -49,6 +49,23 @@ export interface BlockRow {
   gflopsPerS: number;
 }
 
+/**
+ * The compiled block forward+backward exactly as `benchBlock` times it (same
+ * random weights, inputs and cotangent), for timing alongside other work;
+ * `flops` is what one call computes (3 × the forward, 2 per multiply-accumulate).
+ */
+export function compiledBlockFwdBwd(bc: BlockCase): { run: () => Promise<unknown>; flops: number; dispose: () => Promise<void> } {
+  const { N, T, D, heads } = bc;
+  const rng = new Rng(1);
+  const params = randomParams(rng, blockParamShapes("adaLN-Zero", D));
+  const x = new Tensor(rng.normals(N * T * D), [N, T, D]);
+  const c = new Tensor(rng.normals(N * D), [N, D]);
+  const w = new Tensor(rng.normals(N * T * D), [N, T, D]);
+  const loss = (p: BlockParams, xx: JaxArray, cc: JaxArray, ww: JaxArray) => np.sum(adaLNZeroBlock(p, xx, cc, heads).mul(ww));
+  const cs = compile(valueAndGrad(loss, { argnums: [0, 1] }) as never);
+  return { run: () => cs(params, x, c, w), flops: 2 * 3 * blockMacs(bc), dispose: () => cs.dispose() };
+}
+
 export async function benchBlock(bc: BlockCase, opts: { eager: boolean; runs: number }): Promise<BlockRow[]> {
   const { N, T, D, heads } = bc;
   const rng = new Rng(1);

@@ -6,12 +6,15 @@
  *   npm run bench -- --no-eager   skip the (slow) jax-js eager rows
  *   npm run bench -- --no-models  skip the whole-model rows
  *   npm run bench -- --no-vae     skip the VAE rows
+ *   npm run bench -- --no-train   skip the training-step rows (bench/train.ts)
+ *   npm run bench -- --no-xl      skip the DiT-XL/2 staged training step (≈ 11 GB of state)
  *   npm run bench -- --json       one JSON line on stdout
  */
 import { cpus } from "node:os";
 import { initJax } from "../src/runtime/jax.js";
 import { benchModel, table, type ModelBenchResult } from "../src/index.js";
 import { BLOCK_CASES, benchBlock, type BlockRow } from "./blocks.js";
+import { benchTrain, formatTrainBench, type TrainBenchResult } from "./train.js";
 import { benchVae, type VaeRow } from "./vae.js";
 
 const args = process.argv.slice(2);
@@ -19,6 +22,7 @@ const json = args.includes("--json");
 const eager = !args.includes("--no-eager");
 const models = !args.includes("--no-models");
 const vae = !args.includes("--no-vae");
+const train = !args.includes("--no-train");
 const runs = 5;
 
 await initJax();
@@ -48,6 +52,10 @@ if (vae) {
   vaeRows.push(...(await benchVae(runs)));
 }
 
+// Training steps (each case in its own process, with the FMA peak measured first).
+let trainResult: TrainBenchResult | undefined;
+if (train) trainResult = await benchTrain({ runs, xl: !args.includes("--no-xl") });
+
 const get = (c: string, pass: string, path: string) => rows.find((r) => r.case === c && r.pass === pass && r.path === path);
 const ratios = BLOCK_CASES.map((bc) => {
   const comp = get(bc.name, "forward", "compiled")!;
@@ -62,7 +70,7 @@ const ratios = BLOCK_CASES.map((bc) => {
 });
 
 if (json) {
-  process.stdout.write(JSON.stringify({ machine, blocks: rows, ratios, models: modelRows, vae: vaeRows }) + "\n");
+  process.stdout.write(JSON.stringify({ machine, blocks: rows, ratios, models: modelRows, vae: vaeRows, train: trainResult ?? null }) + "\n");
 } else {
   console.log(`\nDiT blocks (median of ${runs} after warm-up; ${machine})\n`);
   console.log(table(["block", "pass", "path", "ms", "GFLOP/s"], rows.map((r) => [r.case, r.pass, r.path, r.ms.toFixed(1), r.gflopsPerS.toFixed(1)])));
@@ -86,4 +94,5 @@ if (json) {
     console.log(`\nStable Diffusion VAE, full size, batch 1 (median of ${runs} after warm-up)\n`);
     console.log(table(["pass", "ms", "peak RSS MB"], vaeRows.map((r) => [r.pass, r.ms.toFixed(0), r.peakRssMb])));
   }
+  if (trainResult) console.log("\n" + formatTrainBench(trainResult, runs));
 }
