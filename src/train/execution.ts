@@ -34,13 +34,14 @@ export const FUSED_ACTIVATION_BYTES = 24;
 const BASE_BYTES = 0.5 * 2 ** 30;
 
 /**
- * Estimated peak resident memory of training `config` at micro-batch `batch`:
+ * Estimated peak resident memory (bytes) of training `config` at micro-batch `batch`:
  *
  *   state  4W            weights, EMA and both Adam moments (W = trained weights' bytes), host arrays
  *   fused  + 12W + A     the graph's gradients and optimizer temporaries, the updated state from
  *                        ONNX Runtime (4W) and its copies into JavaScript (4W), the previous state
  *                        until it is collected; A = k·N·L·(T·D + H·T²) activations
- *   staged + 8W/L + A/L  one block's update outputs and activations, and h₀ … h_L (N·T·D·4 bytes each)
+ *   staged + 8W/L + A/L  one block's update outputs and activations, h₀ … h_L (N·T·D·4 bytes each),
+ *          + W/2         and replaced state not yet collected (DiT-XL/2 batch 2: 12.4 GiB measured)
  *
  * Gradient accumulation (`accumulate`) adds W of host gradient sums.
  */
@@ -53,7 +54,7 @@ export function estimateStepBytes(config: DiTConfig, batch: number, execution: "
   const act = FUSED_ACTIVATION_BYTES * batch * L * (T * D + config.numHeads * T * T);
   const acc = accumulate ? w : 0;
   if (execution === "fused") return BASE_BYTES + 4 * w + 12 * w + act + acc;
-  return BASE_BYTES + 4 * w + (8 * w) / L + act / L + 4 * batch * T * D * (L + 1) + acc;
+  return BASE_BYTES + 4 * w + w / 2 + (8 * w) / L + act / L + 4 * batch * T * D * (L + 1) + acc;
 }
 
 /** The fused step when its estimate fits in `budgetBytes` (default: half of the machine's memory), else staged. */
