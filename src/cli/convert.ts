@@ -42,8 +42,9 @@ export function registerConvert(program: Command): void {
         .choices(["safetensors", "official"])
         .default("safetensors"),
     )
+    .option("--vae <path>", "a `dit train` checkpoint → model file: the VAE to record in it (default: the checkpoint's own), stored relative to the new file")
     .option("--json", "print one JSON line {input, output, entry, tensors, params} on stdout")
-    .action((input: string | undefined, output: string | undefined, opts: { ckpt?: string; out?: string; entry?: CheckpointEntry; json?: boolean; format?: string }) => {
+    .action((input: string | undefined, output: string | undefined, opts: { ckpt?: string; out?: string; entry?: CheckpointEntry; json?: boolean; format?: string; vae?: string }) => {
       if (opts.ckpt && input && !output) [input, output] = [undefined, input]; // dit convert --ckpt in.pt out.safetensors
       const src = onePath("checkpoint", input, opts.ckpt, "--ckpt");
       const dst = onePath("output", output, opts.out, "--out");
@@ -54,7 +55,7 @@ export function registerConvert(program: Command): void {
         return void process.stdout.write(`wrote ${o.output}: train.py checkpoint at step ${o.step} (model, ema, AdamW state, args; ${o.tensors} tensors, ${o.params.toLocaleString("en-US")} parameters)\n`);
       }
       if (isTrainCheckpointFile(src)) {
-        const e = exportModelWeights(src, dst, { entry: opts.entry });
+        const e = exportModelWeights(src, dst, { entry: opts.entry, vae: opts.vae });
         if (opts.json) return printJson({ input: src, output: dst, entry: e.entry, tensors: e.tensors });
         return void process.stdout.write(`wrote ${dst}: the ${e.entry} weights of ${src} (${e.tensors} tensors) with their config and class names\n`);
       }
