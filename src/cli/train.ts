@@ -1,7 +1,7 @@
 /** `dit train`: train a DiT with the official recipe (the library's `train`); this file only parses arguments and prints. */
 import { join } from "node:path";
 import cliProgress from "cli-progress";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { FASHION_MNIST_DIR } from "../data/dataset.js";
 import { LatentDataset } from "../data/latents.js";
 import { loadStateDict } from "../io/state-dict.js";
@@ -36,6 +36,7 @@ interface TrainCliOpts {
   resume?: boolean;
   resumeFrom?: string;
   init?: string;
+  execution: "auto" | "fused" | "staged";
   json?: boolean;
 }
 
@@ -85,6 +86,7 @@ export function registerTrain(program: Command): void {
     .option("--sample-every <k>", "EMA sample grid (<out>/samples/NNNNNNN.png) every k steps; 0 = never", num("sample-every", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), R.sampleEvery)
     .option("--seed <n>", "seed of the initialisation and of every random draw", num("seed", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), R.seed)
     .option("--block <type>", `conditioning block: ${BLOCK_TYPES.join(", ")}`)
+    .addOption(new Option("--execution <mode>", "one graph per step (fused), or block by block recomputing activations in backward (staged, for models too big for one graph); auto picks from memory").choices(["auto", "fused", "staged"]).default("auto"))
     .option("--resume", "continue from the newest checkpoint in <out> (starts at step 0 when there is none)")
     .option("--resume-from <file>", "continue from a checkpoint of another run: dit-ts .safetensors, or an official train.py .pt (model, EMA, AdamW moments)")
     .option("--init <file>", "fine-tune from these weights (safetensors or official .pt; the label table is resized to the data's classes)")
@@ -149,6 +151,8 @@ export function registerTrain(program: Command): void {
           init,
           args: { model: o.model ?? null, config: o.config ?? null, data: o.data, vae: vae ?? null },
           signal: ctrl.signal,
+          execution: o.execution,
+          onInfo: (m: string) => log(`train: ${m}`),
           onStep: (step, stats) => {
             bar ??= trainBar(o.steps, step - 1, o.json);
             lastLoss = Number.isNaN(lastLoss) ? stats.loss : 0.9 * lastLoss + 0.1 * stats.loss;
