@@ -152,7 +152,7 @@ export function registerTrain(program: Command): void {
           args: { model: o.model ?? null, config: o.config ?? null, data: o.data, vae: vae ?? null },
           signal: ctrl.signal,
           execution: o.execution,
-          onInfo: (m: string) => log(`train: ${m}`),
+          onInfo: log,
           onStep: (step, stats) => {
             bar ??= trainBar(o.steps, step - 1, o.json);
             lastLoss = Number.isNaN(lastLoss) ? stats.loss : 0.9 * lastLoss + 0.1 * stats.loss;
