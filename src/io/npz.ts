@@ -7,7 +7,8 @@
  * (version 1.0: magic "\x93NUMPY", header dict padded to a multiple of 64 bytes).
  * The zip is written with STORED members (no compression), as `np.savez`.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "./atomic-file.js";
 
 /** Element types this module writes and reads. */
 export type NpyDType = "uint8" | "int32" | "float32" | "float64";
@@ -152,33 +153,14 @@ export function encodeZipStored(members: { name: string; data: Uint8Array }[]): 
 /** Write arrays as an `.npz` (np.savez layout: member "<name>.npy"), atomically (temp file, fsync, rename). */
 export function writeNpz(path: string, arrays: Record<string, NpyArray>): void {
   const parts = encodeZipStored(Object.entries(arrays).map(([name, a]) => ({ name: `${name}.npy`, data: encodeNpy(a) })));
-  writeAtomic(path, parts);
+  writeFileAtomic(path, parts);
 }
 
 /** Write one array as `.npy`, atomically. */
 export function writeNpy(path: string, a: NpyArray): void {
-  writeAtomic(path, [encodeNpy(a)]);
+  writeFileAtomic(path, [encodeNpy(a)]);
 }
 
-function writeAtomic(path: string, parts: Uint8Array[]): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    const fd = openSync(tmp, "w");
-    try {
-      for (const p of parts) {
-        let done = 0;
-        while (done < p.length) done += writeSync(fd, p, done, p.length - done);
-      }
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
 
 /** Read an `.npz` of STORED members (what writeNpz and np.savez write) → name (without ".npy") → array. */
 export function readNpz(path: string): Map<string, NpyArray> {

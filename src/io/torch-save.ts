@@ -14,9 +14,10 @@
  * The file is written to a temporary file beside the target, fsynced and
  * renamed: a crash never leaves a half-written checkpoint.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
+import { writeFileAtomicWith } from "./atomic-file.js";
 import { endianness } from "node:os";
-import { basename, dirname, join } from "node:path";
+
 import { crc32 } from "node:zlib";
 import { pickleDumps, PyGlobalRef, PyOrderedDict, PyPersistentId, PyReduce, PyTuple, PickleWriteError, type PyKey, type PyValue } from "./pickle-writer.js";
 import { Tensor } from "../runtime/tensor.js";
@@ -299,39 +300,6 @@ class ZipWriter {
   }
 }
 
-/**
- * Write `path` atomically: `fill(fd)` writes a temporary file beside it, which
- * is fsynced and renamed over `path` (then the folder is fsynced). On any
- * error the temporary file is removed and `path` is untouched.
- */
-export function writeFileAtomic(path: string, fill: (fd: number) => void): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "w");
-  let open = true;
-  try {
-    fill(fd);
-    fsyncSync(fd); // the bytes are on disk before the rename makes them visible
-    closeSync(fd);
-    open = false;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (open) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  try {
-    const d = openSync(dir, "r");
-    try {
-      fsyncSync(d); // the rename itself survives a crash
-    } finally {
-      closeSync(d);
-    }
-  } catch {
-    /* some file systems cannot fsync a folder */
-  }
-}
 
 /**
  * `torch.save(value, path)`: write `value` (dicts, lists, tuples, OrderedDicts,
@@ -344,7 +312,7 @@ export function saveTorchCheckpoint(path: string, value: TorchValue, opts: Torch
   if (!/^[\w.-]+$/.test(archive)) throw new PickleWriteError(`invalid archive name '${archive}' (letters, digits, '.', '_', '-')`);
   if (endianness() !== "LE") throw new PickleWriteError("saveTorchCheckpoint writes typed arrays' bytes as little-endian; this machine is big-endian");
   const { pickle, storages } = toPickle(value); // before touching the disk: a bad value leaves nothing behind
-  writeFileAtomic(path, (fd) => {
+  writeFileAtomicWith(path, (fd) => {
     const zip = new ZipWriter(fd, opts.zip64Threshold);
     zip.add(`${archive}/data.pkl`, pickle);
     zip.add(`${archive}/byteorder`, Buffer.from("little"));

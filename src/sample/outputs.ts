@@ -5,7 +5,8 @@
  * (`.dit-sample.json`) records what a run wrote, so the next run into the same
  * folder removes exactly those files and nothing else.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { writeFileAtomic } from "../io/atomic-file.js";
 import { basename, join, resolve } from "node:path";
 import { writeNpz } from "../io/npz.js";
 import { encodePng, gridImage, gridLayout } from "./png.js";
@@ -23,24 +24,6 @@ export interface WrittenOutputs {
   removed: string[];
 }
 
-function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    const fd = openSync(tmp, "w");
-    try {
-      const buf = typeof data === "string" ? Buffer.from(data) : data;
-      let done = 0;
-      while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
 
 /** Files listed by the previous run's manifest in `dir` (plain names inside `dir` only). */
 function previousOutputs(dir: string): string[] {

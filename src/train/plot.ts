@@ -13,7 +13,8 @@
  * short logs). A resumed run re-logs the steps after its last checkpoint:
  * the later line for a step wins.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../io/atomic-file.js";
 import type { LogRecord } from "./train.js";
 
 /** The series the chart can draw (fields of `LogRecord`). */
@@ -216,24 +217,6 @@ export async function renderLossChart(records: readonly (Partial<LogRecord> & { 
   return { png: new Uint8Array(img.asPng()), width: img.width, height: img.height, svg, warnings };
 }
 
-/** Write bytes atomically: a temporary file beside `path`, fsync, then rename. */
-export function writeFileAtomic(path: string, data: Uint8Array): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    const fd = openSync(tmp, "w");
-    try {
-      let done = 0;
-      while (done < data.length) done += writeSync(fd, data, done, data.length - done);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
 
 /** Read `log.jsonl`, render the chart and write the PNG atomically; returns what was written. */
 export async function plotTrainLog(logPath: string, outPath: string, opts: LossChartOptions = {}): Promise<{ out: string; points: number; width: number; height: number; notes: string[] }> {

@@ -3,8 +3,7 @@
  * classes and the same noise every time (fixed seed), so grids of one run
  * compare over time. Rows are classes (up to 10), columns samples.
  */
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { writeFileAtomic } from "../io/atomic-file.js";
 import type { StateDict } from "../io/state-dict-tree.js";
 import type { DiTConfig } from "../model/config.js";
 import { encodePng, gridImage, gridLayout } from "../sample/png.js";
@@ -39,8 +38,5 @@ export async function writeSampleGrid(ema: StateDict, path: string, o: GridOptio
     seed: o.seed ?? 0,
   });
   const g = gridImage(res.images, res.shape, gridLayout(res.shape[0], res.classes));
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, encodePng(g.pixels, g.height, g.width, res.shape[3]));
-  renameSync(tmp, path);
+  writeFileAtomic(path, encodePng(g.pixels, g.height, g.width, res.shape[3]));
 }

@@ -1,0 +1,50 @@
+/**
+ * Atomic file writes: the bytes go to a temporary file beside `path`, are
+ * fsynced, then renamed over `path` (and the folder fsynced), so readers and
+ * a crash see the old file or the whole new one, never a half-written one.
+ * On any error the temporary file is removed and `path` is untouched.
+ * Missing parent folders are created.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+/** Write `path` atomically: `fill(fd)` writes the temporary file. */
+export function writeFileAtomicWith(path: string, fill: (fd: number) => void): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, "w");
+  let open = true;
+  try {
+    fill(fd);
+    fsyncSync(fd); // the bytes are on disk before the rename makes them visible
+    closeSync(fd);
+    open = false;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (open) closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  try {
+    const d = openSync(dir, "r");
+    try {
+      fsyncSync(d); // the rename itself survives a crash
+    } finally {
+      closeSync(d);
+    }
+  } catch {
+    /* some file systems cannot fsync a folder */
+  }
+}
+
+/** Write `data` (bytes, a string as UTF-8, or byte chunks in order) to `path` atomically. */
+export function writeFileAtomic(path: string, data: Uint8Array | string | Uint8Array[]): void {
+  const parts = typeof data === "string" ? [Buffer.from(data)] : Array.isArray(data) ? data : [data];
+  writeFileAtomicWith(path, (fd) => {
+    for (const p of parts) {
+      let done = 0;
+      while (done < p.length) done += writeSync(fd, p, done, p.length - done);
+    }
+  });
+}
