@@ -11,6 +11,7 @@ export { initJax } from "./runtime/jax.js";
 export {
   BLOCK_TYPES,
   OFFICIAL_MODELS,
+  configFromJson,
   configFromKwargs,
   officialConfig,
   validateConfig,

@@ -120,3 +120,20 @@ export function configFromKwargs(k: DiTKwargs): DiTConfig {
     block: k.block ?? "adaLN-Zero",
   });
 }
+
+/**
+ * A config from parsed JSON. Accepted forms: a parity fixture's config
+ * (`{"dit_kwargs": {…}}`), the official constructor kwargs (`{"input_size": …}`),
+ * an official name with overrides (`{"model": "DiT-XL/2", "inputSize": 64}`),
+ * or a full config in this library's field names.
+ */
+export function configFromJson(json: Record<string, unknown>, where = "config"): DiTConfig {
+  if (json.dit_kwargs && typeof json.dit_kwargs === "object") return configFromKwargs(json.dit_kwargs as DiTKwargs);
+  if (typeof json.model === "string") {
+    const { model, ...rest } = json;
+    return officialConfig(model, rest as Partial<DiTConfig>);
+  }
+  if ("input_size" in json || "hidden_size" in json || "patch_size" in json) return configFromKwargs(json as DiTKwargs);
+  if ("hiddenSize" in json) return validateConfig({ ...DEFAULTS, ...(json as unknown as DiTConfig) });
+  throw new Error(`${where}: not a DiT config (expected dit_kwargs, official kwargs, {"model": "DiT-XL/2"} or a full config)`);
+}
