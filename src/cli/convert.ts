@@ -1,9 +1,8 @@
 /** `dit convert`: a PyTorch checkpoint → float32 safetensors (`convertCheckpoint`, io/convert.ts). */
 import { Option, type Command } from "commander";
-import { closeSync, openSync, readSync } from "node:fs";
 import { convertCheckpoint } from "../io/convert.js";
 import { trainCheckpointToOfficial } from "../io/official-checkpoint.js";
-import { exportModelWeights } from "../train/checkpoint.js";
+import { exportModelWeights, isTrainCheckpointFile } from "../train/checkpoint.js";
 import type { CheckpointEntry } from "../io/torch-checkpoint.js";
 import { printJson } from "./output.js";
 
@@ -15,18 +14,6 @@ function onePath(what: string, positional: string | undefined, option: string | 
   return p;
 }
 
-/** A `dit train` checkpoint: safetensors whose header metadata holds dit_ts_checkpoint. */
-function isTrainCheckpointFile(path: string): boolean {
-  if (!/\.safetensors$/i.test(path)) return false;
-  const fd = openSync(path, "r");
-  try {
-    const head = Buffer.alloc(1 << 16);
-    const n = readSync(fd, head, 0, head.length, 0);
-    return head.subarray(0, n).toString("latin1").includes('"dit_ts_checkpoint"');
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export function registerConvert(program: Command): void {
   program

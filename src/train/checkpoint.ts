@@ -14,7 +14,7 @@
  * and throughput go only in `info`. Writes are atomic (temp file, fsync,
  * rename), so a crash never leaves a half-written checkpoint.
  */
-import { readdirSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readSync } from "node:fs";
 import { dirname, join, relative as relativePath, resolve as resolvePath } from "node:path";
 import { readSafetensors, toFloat32, writeSafetensors } from "../io/safetensors.js";
 import type { StateDict } from "../io/state-dict.js";
@@ -108,6 +108,24 @@ export function saveCheckpoint(path: string, ck: Checkpoint): void {
 /** Whether a safetensors file is one of our training checkpoints. */
 export function isTrainCheckpoint(metadata: Record<string, string>): boolean {
   return metadata.dit_ts_checkpoint !== undefined && metadata.train !== undefined;
+}
+
+/** Whether a file is one of our training checkpoints (a .safetensors whose header holds dit_ts_checkpoint), without reading its tensors. */
+export function isTrainCheckpointFile(path: string): boolean {
+  if (!/\.safetensors$/i.test(path)) return false;
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(1 << 16);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return head.subarray(0, n).toString("latin1").includes('"dit_ts_checkpoint"');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Read a checkpoint written by `saveCheckpoint`; errors name the file and what is missing. */
