@@ -7,7 +7,7 @@
  * The model is a tiny class-conditional DiT trained here (3000 steps by
  * default) on a synthetic 4×8×8 "latent" data set with real structure (one
  * smooth pattern per class, randomly shifted, plus a little noise), with the
- * hybrid loss (compiled valueAndGrad) and a host-side Adam; it samples with
+ * hybrid loss through the library's training step (src/train: loss, backward, AdamW, EMA in one graph); it samples with
  * the EMA of its weights, as the official recipe does.
  *
  * Both samplers run on two grids of timesteps: the official uniform respacing
@@ -23,19 +23,17 @@
  *            --cfg-mode official|standard (guidance on the first 3 latent channels, as the official code, or on all)
  */
 import { cpus } from "node:os";
-import { valueAndGrad } from "@jax-js/jax";
 import { table } from "../src/util/table.js";
-import { createDiffusion, ditModelFn, dpmSolverSampleLoop, trainingLossFn, trainingLossInputs } from "../src/diffusion/index.js";
+import { createDiffusion, ditModelFn, dpmSolverSampleLoop } from "../src/diffusion/index.js";
 import { validateConfig, type DiTConfig } from "../src/model/config.js";
 import { DiT } from "../src/model/runner.js";
-import { subtree, type StateDict } from "../src/io/state-dict.js";
-import { timestepFrequencies } from "../src/model/embeddings.js";
+import { cloneStateDict, type StateDict } from "../src/io/state-dict.js";
 import { initParams } from "../src/model/params.js";
 import { loadStateDict, saveStateDict } from "../src/io/state-dict.js";
-import { compile } from "../src/runtime/compile.js";
 import { initJax } from "../src/runtime/jax.js";
 import { Tensor } from "../src/runtime/tensor.js";
-import { Adam } from "../src/train/adam.js";
+import { StepRunner, trainedNames, zeroMoments } from "../src/train/runner.js";
+import type { TrainState } from "../src/train/state.js";
 import { Rng } from "../src/util/rng.js";
 
 const args = process.argv.slice(2);
@@ -121,17 +119,13 @@ let trainS = 0;
 let lossEma = NaN;
 const losses: { step: number; loss: number }[] = [];
 
-/** Trains the tiny DiT with the hybrid loss and returns its EMA weights. */
+/** Trains the tiny DiT with the library's training step (hybrid loss, AdamW without weight decay, EMA, one graph) and returns its EMA weights. */
 async function trainModel(): Promise<StateDict> {
-  const weights: StateDict = initParams(config, 0);
-  const ema: StateDict = new Map([...weights].map(([k, v]) => [k, new Tensor(Float32Array.from(v.data as Float32Array), [...v.shape])]));
-  const pos = weights.get("pos_embed")!;
-  const names = [...weights.keys()].filter((k) => k !== "pos_embed");
-  const adam = new Adam(weights, names, { lr });
+  const model: StateDict = initParams(config, 0);
+  const state: TrainState = { step: 0, model, ema: cloneStateDict(model), adam: { step: 0, ...zeroMoments(model, trainedNames(config)) } };
+  const runner = new StepRunner(config, train, { lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }, state);
   const trainRng = new Rng(99);
-  const freqs = new Tensor(timestepFrequencies(), [128]);
-  log(`training DiT (hidden ${config.hiddenSize}, depth ${config.depth}, ${config.inputSize}×${config.inputSize}×${C}, patch ${config.patchSize}, ${config.numClasses} classes) for ${Number.isFinite(trainSteps) ? `${trainSteps} steps` : `~${trainSeconds} s`}, batch ${batch}, Adam lr ${lr}, EMA ${emaDecay}`);
-  const step = compile(valueAndGrad(trainingLossFn(config)) as never);
+  log(`training DiT (hidden ${config.hiddenSize}, depth ${config.depth}, ${config.inputSize}×${config.inputSize}×${C}, patch ${config.patchSize}, ${config.numClasses} classes) for ${Number.isFinite(trainSteps) ? `${trainSteps} steps` : `~${trainSeconds} s`}, batch ${batch}, AdamW lr ${lr}, EMA ${emaDecay}`);
   const t0 = performance.now();
   try {
     while (Number.isFinite(trainSteps) ? steps < trainSteps : (performance.now() - t0) / 1000 < trainSeconds) {
@@ -145,32 +139,23 @@ async function trainModel(): Promise<StateDict> {
       }
       const t = trainRng.ints(batch, train.numTimesteps);
       const noise = new Tensor(trainRng.normals(batch * per), [batch, C, H, H]);
-      const inputs = trainingLossInputs(train, new Tensor(x, [batch, C, H, H]), t, noise, new Tensor(y, [batch]));
-      const params = subtree(new Map(names.map((k) => [k, weights.get(k)!])), "");
-      const [value, grads] = (await step(params, pos, inputs as never, freqs)) as unknown as [Tensor, Record<string, unknown>];
-      const loss = value.data[0] as number;
-      if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${steps}`);
-      lossEma = Number.isNaN(lossEma) ? loss : 0.98 * lossEma + 0.02 * loss;
-      adam.step(grads);
       // Warm-up form of the decay, so early EMA weights are not dominated by the initialisation.
       const d = Math.min(emaDecay, (1 + steps) / (10 + steps));
-      for (const k of names) {
-        const e = ema.get(k)!.data as Float32Array;
-        const p = weights.get(k)!.data as Float32Array;
-        for (let i = 0; i < e.length; i++) e[i] = d * e[i]! + (1 - d) * p[i]!;
-      }
+      const { loss } = await runner.step([{ x: new Tensor(x, [batch, C, H, H]), t, noise, y }], lr, d);
+      if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${steps}`);
+      lossEma = Number.isNaN(lossEma) ? loss : 0.98 * lossEma + 0.02 * loss;
       if (steps === 1 || steps % 100 === 0) {
         losses.push({ step: steps, loss: lossEma });
         log(`  step ${steps}  loss (EMA) ${lossEma.toFixed(4)}  ${((performance.now() - t0) / 1000).toFixed(0)} s`);
       }
     }
   } finally {
-    await step.dispose();
+    await runner.dispose();
   }
   trainS = (performance.now() - t0) / 1000;
   losses.push({ step: steps, loss: lossEma });
   log(`trained ${steps} steps in ${trainS.toFixed(0)} s, final loss (EMA) ${lossEma.toFixed(4)}`);
-  return ema;
+  return state.ema;
 }
 
 let weights: StateDict;
