@@ -26,7 +26,7 @@ export { cloneStateDict, subtree, type StateDict } from "./io/state-dict-tree.js
 export { countMacs, countParams, flopsRow, flopsTable, gflops, type FlopsRow } from "./model/flops.js";
 export { benchModel, type ModelBenchResult } from "./model/bench.js";
 export { convertCheckpoint, type ConvertOptions, type ConvertSummary } from "./io/convert.js";
-export { Adam, type AdamOptions } from "./train/adam.js";
+export * from "./train/index.js";
 export { trainVae, saveVae, TRAIN_DEFAULTS as VAE_TRAIN_DEFAULTS, type TrainVaeOptions, type TrainVaeResult, type ReconLoss } from "./vae/train.js";
 export { table } from "./util/table.js";
 export { initParams, paramShapes, resizeLabelTable } from "./model/params.js";
