@@ -19,14 +19,15 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createDiffusion } from "../../src/diffusion/index.js";
 import { readSafetensors, toFloat32, toInt32, type StTensor } from "../../src/io/safetensors.js";
-import { cloneStateDict, loadStateDict, type StateDict } from "../../src/io/state-dict.js";
+import { loadStateDict } from "../../src/io/state-dict.js";
 import { configFromKwargs, type DiTKwargs } from "../../src/model/config.js";
 import { Tensor } from "../../src/runtime/tensor.js";
-import { StepRunner, trainedNames, zeroMoments, type MicroBatch } from "../../src/train/runner.js";
+import { StepRunner, trainedNames, type MicroBatch } from "../../src/train/runner.js";
 import { StagedStepRunner } from "../../src/train/staged.js";
-import type { AdamWOptions, TrainState } from "../../src/train/state.js";
+import type { AdamWOptions } from "../../src/train/state.js";
 import { FIXTURE_ROOT, familyPresent, fixtureCases, fixtureSkip } from "../fixture-root.js";
 import { relErr, setupJax } from "../helpers.js";
+import { freshState, rows } from "./state-helpers.js";
 
 const FAMILY = "train-reference";
 const UPDATE = 1e-3;
@@ -65,16 +66,7 @@ function batchOf(need: (k: string) => StTensor, i: number, numClasses: number): 
   };
 }
 
-/** Rows [from, to) of a micro-batch. */
-function rows(b: MicroBatch, from: number, to: number): MicroBatch {
-  const per = b.x.data.length / b.x.shape[0]!;
-  const sl = (t: Tensor) => new Tensor((t.data as Float32Array).slice(from * per, to * per), [to - from, ...t.shape.slice(1)]);
-  return { x: sl(b.x), noise: sl(b.noise), t: b.t.slice(from, to), y: b.y.slice(from, to) };
-}
 
-function freshState(init: StateDict, names: string[]): TrainState {
-  return { step: 0, model: cloneStateDict(init), ema: cloneStateDict(init), adam: { step: 0, ...zeroMoments(init, names) } };
-}
 
 function updateErr(got: Tensor, want: Float32Array, init: Tensor): number {
   const g = got.data as Float32Array;

@@ -17,12 +17,13 @@ import { cloneStateDict, type StateDict } from "../../src/io/state-dict.js";
 import { officialConfig, validateConfig, type BlockType, type DiTConfig } from "../../src/model/config.js";
 import { initParams } from "../../src/model/params.js";
 import { Tensor } from "../../src/runtime/tensor.js";
-import { StepRunner, trainedNames, zeroMoments, type MicroBatch } from "../../src/train/runner.js";
+import { StepRunner, trainedNames, type MicroBatch } from "../../src/train/runner.js";
 import { chooseExecution, estimateStepBytes } from "../../src/train/execution.js";
 import { StagedStepRunner } from "../../src/train/staged.js";
 import { train } from "../../src/train/train.js";
 import type { AdamWOptions, TrainState } from "../../src/train/state.js";
 import { relErr, Rng, setupJax } from "../helpers.js";
+import { freshState, rows } from "./state-helpers.js";
 import { TINY, tinyData } from "./tiny.js";
 
 /** Relative L2 bound of staged vs fused: float32 rounding of a different evaluation order. */
@@ -54,15 +55,7 @@ function batch(c: DiTConfig, N: number, seed: number): MicroBatch {
   };
 }
 
-function rows(b: MicroBatch, from: number, to: number): MicroBatch {
-  const per = b.x.data.length / b.x.shape[0]!;
-  const sl = (t: Tensor) => new Tensor((t.data as Float32Array).slice(from * per, to * per), [to - from, ...t.shape.slice(1)]);
-  return { x: sl(b.x), noise: sl(b.noise), t: b.t.slice(from, to), y: b.y.slice(from, to) };
-}
 
-function freshState(init: StateDict, names: string[]): TrainState {
-  return { step: 0, model: cloneStateDict(init), ema: cloneStateDict(init), adam: { step: 0, ...zeroMoments(init, names) } };
-}
 
 /** Make `to` a copy of `from` (model, EMA, moments, counters). */
 function syncState(to: TrainState, from: TrainState): void {
