@@ -49,18 +49,24 @@ export interface BlockRow {
   gflopsPerS: number;
 }
 
+/** The random weights, inputs and cotangent of a block case (seeded: the same for every timing). */
+function blockInputs({ N, T, D }: BlockCase) {
+  const rng = new Rng(1);
+  const params = randomParams(rng, blockParamShapes("adaLN-Zero", D));
+  const x = new Tensor(rng.normals(N * T * D), [N, T, D]);
+  const c = new Tensor(rng.normals(N * D), [N, D]);
+  const w = new Tensor(rng.normals(N * T * D), [N, T, D]);
+  return { params, x, c, w };
+}
+
 /**
  * The compiled block forward+backward exactly as `benchBlock` times it (same
  * random weights, inputs and cotangent), for timing alongside other work;
  * `flops` is what one call computes (3 × the forward, 2 per multiply-accumulate).
  */
 export function compiledBlockFwdBwd(bc: BlockCase): { run: () => Promise<unknown>; flops: number; dispose: () => Promise<void> } {
-  const { N, T, D, heads } = bc;
-  const rng = new Rng(1);
-  const params = randomParams(rng, blockParamShapes("adaLN-Zero", D));
-  const x = new Tensor(rng.normals(N * T * D), [N, T, D]);
-  const c = new Tensor(rng.normals(N * D), [N, D]);
-  const w = new Tensor(rng.normals(N * T * D), [N, T, D]);
+  const { heads } = bc;
+  const { params, x, c, w } = blockInputs(bc);
   const loss = (p: BlockParams, xx: JaxArray, cc: JaxArray, ww: JaxArray) => np.sum(adaLNZeroBlock(p, xx, cc, heads).mul(ww));
   const cs = compile(valueAndGrad(loss, { argnums: [0, 1] }) as never);
   return { run: () => cs(params, x, c, w), flops: 2 * 3 * blockMacs(bc), dispose: () => cs.dispose() };
@@ -68,11 +74,7 @@ export function compiledBlockFwdBwd(bc: BlockCase): { run: () => Promise<unknown
 
 export async function benchBlock(bc: BlockCase, opts: { eager: boolean; runs: number }): Promise<BlockRow[]> {
   const { N, T, D, heads } = bc;
-  const rng = new Rng(1);
-  const params = randomParams(rng, blockParamShapes("adaLN-Zero", D));
-  const x = new Tensor(rng.normals(N * T * D), [N, T, D]);
-  const c = new Tensor(rng.normals(N * D), [N, D]);
-  const w = new Tensor(rng.normals(N * T * D), [N, T, D]);
+  const { params, x, c, w } = blockInputs(bc);
   const fwd = (p: BlockParams, xx: JaxArray, cc: JaxArray) => adaLNZeroBlock(p, xx, cc, heads);
   // Loss with a random cotangent, differentiated w.r.t. parameters and input (as in training).
   const loss = (p: BlockParams, xx: JaxArray, cc: JaxArray, ww: JaxArray) => np.sum(fwd(p, xx, cc).mul(ww));
