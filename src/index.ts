@@ -47,3 +47,4 @@ export * as vae from "./vae/index.js";
 export * from "./sample/index.js";
 export { decodeNpy, encodeNpy, readNpz, writeNpy, writeNpz, NpzError, type NpyArray, type NpyDType } from "./io/npz.js";
 export { diffusersToOfficial, officialToDiffusers, ditKwargsFromDiffusers, isDiffusersDiT, DiffusersDiTError } from "./io/diffusers-dit.js";
+export { featureStats, frechetDistance, inceptionScore, precisionRecall } from "./eval/index.js";

@@ -29,6 +29,7 @@ export const KNOWN_FAMILIES: readonly string[] = [
   "dit-reference/official_configs.json",
   "vae-reference",
   "train-reference",
+  "fid-math",
 ];
 
 /** Thrown (at import) when REFERENCE_FIXTURES names no usable fixture root. */
