@@ -48,3 +48,4 @@ export * from "./sample/index.js";
 export { decodeNpy, encodeNpy, readNpz, writeNpy, writeNpz, NpzError, type NpyArray, type NpyDType } from "./io/npz.js";
 export { diffusersToOfficial, officialToDiffusers, ditKwargsFromDiffusers, isDiffusersDiT, DiffusersDiTError } from "./io/diffusers-dit.js";
 export { featureStats, frechetDistance, inceptionScore, precisionRecall } from "./eval/index.js";
+export { classify, classifierAccuracy, loadFmnistClassifier, type ClassifyResult, type FmnistClassifier } from "./eval/fmnist-classifier.js";
