@@ -243,19 +243,7 @@ export async function trainFmnistClassifier(opts: TrainFmnistOptions): Promise<S
   const adam = new Adam(weights, [...weights.keys()], adamOpts);
   const order = new Rng((seed ^ 0x5eed0011) >>> 0);
   const flips = new Rng((seed ^ 0x5eed0012) >>> 0);
-  let perm: number[] = [];
-  let cursor = 0;
-  const nextIndex = (): number => {
-    if (cursor >= perm.length) {
-      perm = [...globalThis.Array(N).keys()];
-      for (let i = N - 1; i > 0; i--) {
-        const j = Math.floor(order.uniform() * (i + 1));
-        [perm[i], perm[j]] = [perm[j]!, perm[i]!];
-      }
-      cursor = 0;
-    }
-    return perm[cursor++]!;
-  };
+  const nextIndex = order.epochIndices(N);
   const step = compile(valueAndGrad(fmnistClassifierLoss as never) as never);
   try {
     for (let s = 1; s <= opts.steps; s++) {

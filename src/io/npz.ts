@@ -8,6 +8,7 @@
  * The zip is written with STORED members (no compression), as `np.savez`.
  */
 import { readFileSync } from "node:fs";
+import { crc32 } from "node:zlib";
 import { writeFileAtomic } from "./atomic-file.js";
 
 /** Element types this module writes and reads. */
@@ -78,23 +79,6 @@ export function decodeNpy(bytes: Uint8Array, where = "npy"): NpyArray {
   const raw = new Uint8Array(bytes.subarray(off)); // an aligned copy (Buffer.slice would be a view)
   const data = dtype === "uint8" ? raw : dtype === "int32" ? new Int32Array(raw.buffer) : dtype === "float32" ? new Float32Array(raw.buffer) : new Float64Array(raw.buffer);
   return { dtype, shape, data };
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (zip / PNG polynomial 0xEDB88320). */
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** A zip archive of STORED members (no compression, no zip64: each member and the whole archive < 4 GiB). */

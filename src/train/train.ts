@@ -136,17 +136,9 @@ function mix(...xs: number[]): number {
   return h >>> 0;
 }
 
-/** The sample order of one epoch: a seeded Fisher–Yates permutation. */
+/** The sample order of one epoch: a permutation seeded by (seed, epoch). */
 function epochOrder(seed: number, epoch: number, n: number): Int32Array {
-  const rng = new Rng(mix(seed, 0x0e0c, epoch));
-  const perm = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.uniform() * (i + 1));
-    const t = perm[i]!;
-    perm[i] = perm[j]!;
-    perm[j] = t;
-  }
-  return perm;
+  return new Rng(mix(seed, 0x0e0c, epoch)).permutation(n);
 }
 
 function checkSettings(s: TrainSettings): void {

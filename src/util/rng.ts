@@ -76,6 +76,31 @@ export class Rng {
     return out;
   }
 
+  /** A uniformly random permutation of 0..n−1 (Fisher–Yates, drawing from the last position down). */
+  permutation(n: number): Int32Array {
+    const perm = Int32Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(this.uniform() * (i + 1));
+      const t = perm[i]!;
+      perm[i] = perm[j]!;
+      perm[j] = t;
+    }
+    return perm;
+  }
+
+  /** Indices in epochs: each pass over 0..n−1 in a fresh `permutation(n)` (a new one drawn when the last is used up). */
+  epochIndices(n: number): () => number {
+    let perm: Int32Array = new Int32Array(0);
+    let cursor = 0;
+    return () => {
+      if (cursor >= perm.length) {
+        perm = this.permutation(n);
+        cursor = 0;
+      }
+      return perm[cursor++]!;
+    };
+  }
+
   /** Int32Array of n integers in [0, high). */
   ints(n: number, high: number): Int32Array {
     const out = new Int32Array(n);

@@ -148,19 +148,7 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
   const f = downsampleFactor(config);
   const latentShape = [B, config.latentChannels, H / f, W / f];
   const per = C * H * W;
-  let perm: number[] = [];
-  let cursor = 0;
-  const nextIndex = () => {
-    if (cursor >= perm.length) {
-      perm = [...globalThis.Array(N).keys()];
-      for (let i = N - 1; i > 0; i--) {
-        const j = Math.floor(order.uniform() * (i + 1));
-        [perm[i], perm[j]] = [perm[j]!, perm[i]!];
-      }
-      cursor = 0;
-    }
-    return perm[cursor++]!;
-  };
+  const nextIndex = order.epochIndices(N);
 
   const step = vaeStepFn(config, opts.recon ?? TRAIN_DEFAULTS.recon, klWeight, opts.backend);
   const history: StepStats[] = [];
