@@ -47,6 +47,8 @@ export interface TrainSettings {
   logEvery: number;
   /** Call `onSample` every K steps (0 = never). */
   sampleEvery: number;
+  /** Call `evaluate` every K steps and log what it returns (0 = never). */
+  evalEvery: number;
   seed: number;
 }
 
@@ -64,6 +66,7 @@ export const OFFICIAL_RECIPE: TrainSettings = {
   ckptEvery: 50_000,
   logEvery: 100,
   sampleEvery: 0,
+  evalEvery: 0,
   seed: 0,
 };
 
@@ -77,6 +80,21 @@ export interface LogRecord {
   lr: number;
   img_per_s: number;
   wall_s: number;
+  /** At evaluation steps (`evalEvery`): what `evaluate` returned. */
+  eval?: EvalMetrics;
+  /** Seconds the evaluation took (not counted in img_per_s). */
+  eval_s?: number;
+}
+
+/** What an evaluation during training reports (`sampleFidEvaluator`'s result fits). */
+export interface EvalMetrics {
+  /** FID of the EMA model's samples (FID-FMNIST when eval_net is "fmnist"). */
+  fid: number;
+  /** The feature network. */
+  eval_net: string;
+  eval_samples: number;
+  fid_rank_deficient?: boolean;
+  class_accuracy?: number;
 }
 
 export interface TrainOptions extends Partial<TrainSettings> {
@@ -101,6 +119,13 @@ export interface TrainOptions extends Partial<TrainSettings> {
   onLog?: (rec: LogRecord) => void;
   /** Called every `sampleEvery` steps with the EMA weights (e.g. to write a sample grid). */
   onSample?: (ema: StateDict, step: number) => Promise<void>;
+  /**
+   * Called every `evalEvery` steps with the EMA weights (e.g. FID of samples,
+   * `sampleFidEvaluator` in src/eval); it goes into that step's log line as
+   * `eval`, with `eval_s`, the seconds it took. It runs before the step's checkpoint,
+   * so a run killed mid-evaluation redoes it on resume.
+   */
+  evaluate?: (ema: StateDict, step: number, config: DiTConfig) => Promise<EvalMetrics>;
   /** Stop early (Ctrl-C): the loop writes a checkpoint and returns. */
   signal?: AbortSignal;
   backend?: "onnx" | "eager";
@@ -148,6 +173,7 @@ function checkSettings(s: TrainSettings): void {
   };
   for (const k of ["steps", "batchSize", "gradAccum", "ckptEvery", "logEvery"] as const) posInt(k);
   if (!Number.isInteger(s.sampleEvery) || s.sampleEvery < 0) throw new RangeError(`train: sampleEvery must be an integer ≥ 0, got ${s.sampleEvery}`);
+  if (!Number.isInteger(s.evalEvery) || s.evalEvery < 0) throw new RangeError(`train: evalEvery must be an integer ≥ 0, got ${s.evalEvery}`);
   if (s.batchSize % s.gradAccum !== 0) throw new RangeError(`train: batchSize ${s.batchSize} is not divisible by gradAccum ${s.gradAccum}`);
   if (!(s.lr > 0)) throw new RangeError(`train: lr must be > 0, got ${s.lr}`);
   if (!(s.emaDecay >= 0 && s.emaDecay < 1)) throw new RangeError(`train: emaDecay must be in [0, 1), got ${s.emaDecay}`);
@@ -298,8 +324,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       }
       opts.onStep?.(state.step, stats);
       acc = { ...acc, n: acc.n + 1, loss: acc.loss + stats.loss, mse: acc.mse + stats.mse, vb: acc.vb + stats.vb, gn: acc.gn + stats.gradNorm };
-      if (state.step % s.logEvery === 0 || state.step === s.steps) {
-        const now = performance.now();
+      const evalNow = s.evalEvery > 0 && opts.evaluate !== undefined && state.step % s.evalEvery === 0;
+      if (state.step % s.logEvery === 0 || state.step === s.steps || evalNow) {
+        let now = performance.now();
         last = {
           step: state.step,
           loss: acc.loss / acc.n,
@@ -310,6 +337,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           img_per_s: (acc.n * s.batchSize) / ((now - acc.t) / 1000),
           wall_s: wallBefore + (now - t0) / 1000,
         };
+        if (evalNow) {
+          const metrics = await opts.evaluate!(state.ema, state.step, config);
+          const after = performance.now();
+          last = { ...last, eval: metrics, eval_s: (after - now) / 1000 };
+          now = after; // the next line's img/s counts training only
+        }
         appendFileSync(logPath, JSON.stringify(last) + "\n");
         opts.onLog?.(last);
         acc = { n: 0, loss: 0, mse: 0, vb: 0, gn: 0, t: now };
