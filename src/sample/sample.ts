@@ -186,11 +186,27 @@ export async function planSample(opts: SamplingOptions): Promise<SamplePlan> {
   return { model, vae, labels, classes, classNames, sampler, steps, diffusion, cfgScale, guided, cfgMode, seed, batchSize, image };
 }
 
+/** Which images of a plan `runSamplePlan` samples, and a hook after each batch. */
+export interface RunSampleOptions {
+  /**
+   * Indices into the plan's images to sample, in this order (default all,
+   * 0..N−1). Image k gets label plan.labels[k] and the noise of (seed, k),
+   * so it is the same image whichever batch it falls in (a shard's subset).
+   */
+  indices?: readonly number[];
+  /** After each batch: its image indices and their (B, H, W, C) uint8 pixels (e.g. to save them before the next batch). */
+  onBatch?: (indices: readonly number[], images: Uint8Array) => void | Promise<void>;
+}
+
 /** Run a validated plan: batches of images, each from its own noise stream; returns uint8 images. */
-export async function runSamplePlan(plan: SamplePlan, onProgress?: (p: SampleProgress) => void): Promise<SampleResult> {
-  const { model: m, labels, diffusion, guided, seed } = plan;
+export async function runSamplePlan(plan: SamplePlan, onProgress?: (p: SampleProgress) => void, run: RunSampleOptions = {}): Promise<SampleResult> {
+  const { model: m, diffusion, guided, seed } = plan;
   const c = m.config;
-  const N = labels.length;
+  const all = plan.labels.length;
+  const indices = run.indices ?? Array.from({ length: all }, (_, i) => i);
+  for (const k of indices) if (!Number.isInteger(k) || k < 0 || k >= all) throw new SampleError(`image index ${k} is outside the plan's 0..${all - 1}`);
+  const labels = Int32Array.from(indices, (k) => plan.labels[k]!);
+  const N = indices.length;
   const [H, W, C] = plan.image;
   const per = c.inChannels * c.inputSize * c.inputSize;
   const dit = new DiT(c, m.weights);
@@ -202,6 +218,7 @@ export async function runSamplePlan(plan: SamplePlan, onProgress?: (p: SamplePro
   try {
     for (let first = 0; first < N; first += plan.batchSize) {
       const B = Math.min(plan.batchSize, N - first);
+      const ids = indices.slice(first, first + B);
       const rows = guided ? 2 * B : B;
       const shape = [rows, c.inChannels, c.inputSize, c.inputSize];
       // labels [y; null] with guidance, as sample.py (y_null = num_classes)
@@ -216,14 +233,15 @@ export async function runSamplePlan(plan: SamplePlan, onProgress?: (p: SamplePro
       };
       let z: Tensor;
       if (plan.sampler === "dpm++") {
-        const z0 = initialNoise(seed, first, B, per);
+        const z0 = new Float32Array(B * per);
+        ids.forEach((k, i) => z0.set(initialNoise(seed, k, 1, per), i * per));
         const noise = new Float32Array(rows * per);
         noise.set(z0);
         if (guided) noise.set(z0, B * per); // z = cat([z, z]), as sample.py
         z = await dpmSolverSampleLoop(diffusion, counted, shape, { noise, clipDenoised: false });
       } else {
         // one stream per image; the guidance half repeats the conditional half's streams (z = cat([z, z]))
-        const rowRngs = Array.from({ length: rows }, (_, r) => imageRng(seed, first + (r % B)));
+        const rowRngs = Array.from({ length: rows }, (_, r) => imageRng(seed, ids[r % B]!));
         const o = { rowRngs, clipDenoised: false };
         z = plan.sampler === "ddpm" ? await diffusion.pSampleLoop(counted, shape, o) : await diffusion.ddimSampleLoop(counted, shape, o);
       }
@@ -231,9 +249,20 @@ export async function runSamplePlan(plan: SamplePlan, onProgress?: (p: SamplePro
       let x = cond;
       if (vae) {
         const s = plan.vae!.config.scalingFactor;
-        x = await vae.decode(new Tensor(Float32Array.from(cond.data as Float32Array, (v) => v / s), cond.shape));
+        // important: decode an even number of latents (a lone image repeated). ONNX Runtime's multi-threaded
+        // convolutions at batch 1 round differently from batch ≥ 2 (and by thread count), so an image alone in
+        // a VAE chunk (of 4) would differ in the last bits from the same image decoded beside others; paired,
+        // image k's pixels do not depend on the batch it falls in, which sharded runs rely on.
+        const pad = B % 2;
+        const zs = new Float32Array((B + pad) * per);
+        zs.set(cond.data as Float32Array);
+        if (pad) zs.set((cond.data as Float32Array).subarray((B - 1) * per), B * per);
+        const d = await vae.decode(new Tensor(zs.map((v) => v / s), [B + pad, c.inChannels, c.inputSize, c.inputSize]));
+        x = new Tensor((d.data as Float32Array).subarray(0, (d.data.length / (B + pad)) * B), [B, ...d.shape.slice(1)]);
       }
-      images.set(toUint8Hwc(x.data as Float32Array, x.shape), first * H * W * C);
+      const pixels = toUint8Hwc(x.data as Float32Array, x.shape);
+      images.set(pixels, first * H * W * C);
+      await run.onBatch?.(ids, pixels);
       onProgress?.({ step, totalSteps, images: first + B, totalImages: N });
     }
   } finally {
