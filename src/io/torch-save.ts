@@ -1,5 +1,6 @@
 /**
- * Writing PyTorch checkpoints (`torch.save`'s zip format) without Python.
+ * Writing PyTorch checkpoints (`torch.save`'s zip format, or on request the
+ * pre-1.6 legacy format) without Python.
  *
  * The archive holds `archive/data.pkl` (the object, pickled with protocol 2 by
  * ./pickle-writer.ts; each tensor is `torch._utils._rebuild_tensor_v2` over a
@@ -10,6 +11,10 @@
  * boundary as PyTorch's own writer does (padding in a local "FB" extra
  * field), so torch can memory-map it. Zip64 records are written when a size
  * or offset passes 4 GiB (a DiT-XL/2 training checkpoint is ~11 GB).
+ *
+ * The legacy format (`_use_new_zipfile_serialization=False`) is five pickles
+ * back to back, then each storage's int64 element count and raw bytes; see
+ * `writeLegacy`.
  *
  * The file is written to a temporary file beside the target, fsynced and
  * renamed: a crash never leaves a half-written checkpoint.
@@ -110,9 +115,13 @@ function contiguousStride(shape: readonly number[]): number[] {
   return stride;
 }
 
-/** The pickled object (tensors as persistent-id REDUCEs) and the storages to write, in key order. */
-function toPickle(value: TorchValue): { pickle: Uint8Array; storages: { key: string; bytes: Uint8Array }[] } {
-  const storages: { key: string; bytes: Uint8Array }[] = [];
+/**
+ * The pickled object (tensors as persistent-id REDUCEs) and the storages to
+ * write, in key order. The legacy format's persistent ids carry a sixth item,
+ * the view metadata (None: no storage here is a view of another).
+ */
+function toPickle(value: TorchValue, legacy = false): { pickle: Uint8Array; storages: { key: string; bytes: Uint8Array; numel: number }[] } {
+  const storages: { key: string; bytes: Uint8Array; numel: number }[] = [];
   const keyOf = new Map<string, string>();
   const ids = new Map<TorchArray, number>();
   const rebuild = new PyGlobalRef("torch._utils", "_rebuild_tensor_v2");
@@ -123,9 +132,11 @@ function toPickle(value: TorchValue): { pickle: Uint8Array; storages: { key: str
     if (key === undefined) {
       key = String(storages.length);
       keyOf.set(id, key);
-      storages.push({ key, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) });
+      storages.push({ key, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), numel: t.data.length });
     }
-    const storage = new PyPersistentId(new PyTuple(["storage", new PyGlobalRef("torch", STORAGE[t.dtype]), key, "cpu", t.data.length]));
+    const pid: PyValue[] = ["storage", new PyGlobalRef("torch", STORAGE[t.dtype]), key, "cpu", t.data.length];
+    if (legacy) pid.push(null); // view_metadata
+    const storage = new PyPersistentId(new PyTuple(pid));
     // (storage, storage_offset, size, stride, requires_grad, backward_hooks)
     const args = new PyTuple([storage, 0, new PyTuple([...t.shape]), new PyTuple(contiguousStride(t.shape)), t.requiresGrad, new PyOrderedDict(new Map())]);
     return new PyReduce(rebuild, args);
@@ -163,6 +174,12 @@ interface Written {
 }
 
 export interface TorchSaveOptions {
+  /**
+   * "zip" (default): PyTorch ≥ 1.6's format. "legacy": the pre-1.6 format
+   * (`torch.save(..., _use_new_zipfile_serialization=False)`), as older files
+   * such as pytorch-fid's Inception weights are stored.
+   */
+  format?: "zip" | "legacy";
   /** Name of the archive's top folder (torch uses the file's stem; any name loads). Default "archive". */
   archiveName?: string;
   /** Sizes and offsets at or above this get zip64 records (testing only; default 2³²−1, as the zip format requires). */
@@ -301,17 +318,68 @@ class ZipWriter {
 }
 
 
+// ---------------------------------------------------------------------------
+// The legacy (pre-zip) format
+
+/** torch/serialization.py's MAGIC_NUMBER and PROTOCOL_VERSION. */
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+const LEGACY_PROTOCOL_VERSION = 1001;
+
+/**
+ * torch/serialization.py `_legacy_save`: five back-to-back pickles — the magic
+ * number, the protocol version, sys_info, the object (persistent ids
+ * `('storage', torch.XStorage, key, 'cpu', numel, None)`), the sorted storage
+ * keys — then per key (in that order) its element count as a little-endian
+ * int64 and its raw bytes.
+ */
+function writeLegacy(fd: number, pickle: Uint8Array, storages: { key: string; bytes: Uint8Array; numel: number }[]): void {
+  let pos = 0;
+  const write = (b: Uint8Array) => {
+    const CHUNK = 1 << 30;
+    for (let off = 0; off < b.byteLength; ) {
+      const n = writeSync(fd, b, off, Math.min(CHUNK, b.byteLength - off), pos);
+      off += n;
+      pos += n;
+    }
+  };
+  const sysInfo = new Map<string, PyValue>([
+    ["protocol_version", LEGACY_PROTOCOL_VERSION],
+    ["little_endian", true],
+    ["type_sizes", new Map<string, PyValue>([["short", 2], ["int", 4], ["long", 4]])],
+  ]);
+  // Python sorts the keys as strings ("10" before "2"), and writes the storages in that order.
+  const sorted = [...storages].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  write(pickleDumps(LEGACY_MAGIC));
+  write(pickleDumps(LEGACY_PROTOCOL_VERSION));
+  write(pickleDumps(sysInfo));
+  write(pickle);
+  write(pickleDumps(sorted.map((s) => s.key)));
+  for (const s of sorted) {
+    const head = Buffer.alloc(8);
+    head.writeBigInt64LE(BigInt(s.numel));
+    write(head);
+    write(s.bytes);
+  }
+}
+
 /**
  * `torch.save(value, path)`: write `value` (dicts, lists, tuples, OrderedDicts,
  * scalars and tensors) in PyTorch's zip format, loadable by `torch.load` (also
  * with `weights_only=True`) and by this project's restricted reader. Tensors
  * sharing one typed array share one storage. Written atomically.
+ * `{ format: "legacy" }` writes the pre-1.6 non-zip format instead.
  */
 export function saveTorchCheckpoint(path: string, value: TorchValue, opts: TorchSaveOptions = {}): void {
   const archive = opts.archiveName ?? "archive";
+  const format = opts.format ?? "zip";
+  if (format !== "zip" && format !== "legacy") throw new PickleWriteError(`unknown format '${String(format)}' (expected "zip" or "legacy")`);
   if (!/^[\w.-]+$/.test(archive)) throw new PickleWriteError(`invalid archive name '${archive}' (letters, digits, '.', '_', '-')`);
   if (endianness() !== "LE") throw new PickleWriteError("saveTorchCheckpoint writes typed arrays' bytes as little-endian; this machine is big-endian");
-  const { pickle, storages } = toPickle(value); // before touching the disk: a bad value leaves nothing behind
+  const { pickle, storages } = toPickle(value, format === "legacy"); // before touching the disk: a bad value leaves nothing behind
+  if (format === "legacy") {
+    writeFileAtomicWith(path, (fd) => writeLegacy(fd, pickle, storages));
+    return;
+  }
   writeFileAtomicWith(path, (fd) => {
     const zip = new ZipWriter(fd, opts.zip64Threshold);
     zip.add(`${archive}/data.pkl`, pickle);

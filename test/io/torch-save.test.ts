@@ -7,15 +7,16 @@
  * where torch is absent).
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import { PickleWriteError, pickleDumps, PyGlobalRef, PyOrderedDict, PyPersistentId, PyReduce, pyFloat, tuple, type PyValue } from "../../src/io/pickle-writer.js";
-import { unpickle } from "../../src/io/pickle.js";
+import { PyGlobal, SAFE_GLOBALS, unpickle, type GlobalTable } from "../../src/io/pickle.js";
 import type { StTensor } from "../../src/io/safetensors.js";
-import { loadTorchCheckpoint } from "../../src/io/torch-checkpoint.js";
+import { loadTorchCheckpoint, loadTorchStateDict } from "../../src/io/torch-checkpoint.js";
 import { saveTorchCheckpoint, TorchOrderedDict, TorchTensor, TorchTuple, type TorchValue } from "../../src/io/torch-save.js";
 import { Tensor } from "../../src/runtime/tensor.js";
 import { Rng } from "../../src/util/rng.js";
@@ -293,3 +294,127 @@ describe("real PyTorch loads what saveTorchCheckpoint writes", () => {
     if (r.weights_only_error !== undefined) assert.match(r.weights_only_error, /Unsupported operand 71/);
   });
 });
+
+// ---------------------------------------------------------------------------
+// The legacy (pre-1.6, non-zip) format
+
+describe("saveTorchCheckpoint { format: 'legacy' }", () => {
+  /** Two state-dict entries per dtype plus enough storages (> 10) that string-sorted keys differ from numeric order. */
+  const legacySample = () => {
+    const { tensors } = sample();
+    const many = new Map<string, TorchValue>(tensors);
+    for (let i = 0; i < 9; i++) many.set(`extra${i}`, new TorchTensor("float32", [i + 1], Float32Array.from({ length: i + 1 }, (_, j) => i * 10 + j)));
+    many.set("num_batches_tracked", new TorchTensor("int64", [], BigInt64Array.of(123456789012n)));
+    return many as Map<string, TorchTensor>;
+  };
+
+  it("round trip through the restricted reader: read as legacy, every tensor bit-identical (int64 included)", () => {
+    const tensors = legacySample();
+    const path = join(tmp, "legacy.pt");
+    saveTorchCheckpoint(path, new TorchOrderedDict(tensors), { format: "legacy" });
+    const buf = readFileSync(path);
+    assert.equal(buf[0], 0x80, "starts with a pickle (no zip header)");
+    const { stateDict, format } = loadTorchStateDict(path);
+    assert.equal(format, "legacy");
+    assert.deepEqual([...stateDict.keys()], [...tensors.keys()]);
+    for (const [k, t] of tensors) {
+      const g = stateDict.get(k)!;
+      assert.equal(g.dtype, ST_DTYPE[t.dtype], `${k}: dtype`);
+      assert.deepEqual(g.shape, [...t.shape], `${k}: shape`);
+      assert.ok(bytesOf(g.data).equals(bytesOf(t.data)), `${k}: bytes differ`);
+    }
+    // deterministic: the same value gives the same bytes
+    const again = join(tmp, "legacy2.pt");
+    saveTorchCheckpoint(again, new TorchOrderedDict(legacySample()), { format: "legacy" });
+    assert.ok(readFileSync(again).equals(buf));
+  });
+
+  it("the file is the five pickles of torch's _legacy_save, then int64 counts + bytes in string-sorted key order", () => {
+    const path = join(tmp, "legacy-layout.pt");
+    const a = new TorchTensor("float32", [2], Float32Array.of(1.5, -2));
+    const b = new TorchTensor("int64", [], BigInt64Array.of(7n));
+    saveTorchCheckpoint(path, { a, b }, { format: "legacy" });
+    const buf = readFileSync(path);
+    let at = 0;
+    const next = () => {
+      const r = unpickle(buf.subarray(at), { source: "legacy", globals: LEGACY_TEST_GLOBALS, persistentLoad: (pid) => (pid as unknown[]).map((x) => (x instanceof PyGlobal ? x.fullName : x)) });
+      at += r.end;
+      return r.value;
+    };
+    assert.equal(next(), 0x1950a86a20f9469cfc6cn); // MAGIC_NUMBER
+    assert.equal(next(), 1001); // PROTOCOL_VERSION
+    assert.deepEqual(next(), new Map<string, unknown>([["protocol_version", 1001], ["little_endian", true], ["type_sizes", new Map([["short", 2], ["int", 4], ["long", 4]])]]));
+    // the object: tensors are _rebuild_tensor_v2(persistent id, offset, size, stride, requires_grad, hooks), ids with view_metadata None
+    const rebuilt = next() as Map<string, { rebuild: unknown[] }>;
+    assert.deepEqual([...rebuilt.keys()], ["a", "b"]);
+    assert.deepEqual(rebuilt.get("a")!.rebuild.slice(0, 5), [["storage", "torch.FloatStorage", "0", "cpu", 2, null], 0, [2], [1], false]);
+    assert.deepEqual(rebuilt.get("b")!.rebuild.slice(0, 5), [["storage", "torch.LongStorage", "1", "cpu", 1, null], 0, [], [], false]);
+    assert.deepEqual(next(), ["0", "1"]);
+    assert.equal(buf.readBigInt64LE(at), 2n);
+    assert.deepEqual([buf.readFloatLE(at + 8), buf.readFloatLE(at + 12)], [1.5, -2]);
+    assert.equal(buf.readBigInt64LE(at + 16), 1n);
+    assert.equal(buf.readBigInt64LE(at + 24), 7n);
+    assert.equal(buf.length, at + 32);
+  });
+
+  it("rejects an unknown format before touching the disk", () => {
+    const path = join(tmp, "bad-format.pt");
+    assert.throws(() => saveTorchCheckpoint(path, { x: TorchTensor.scalar(1) }, { format: "tar" as never }), /unknown format 'tar'/);
+    assert.ok(!existsSync(path));
+  });
+
+  it("real PyTorch's torch.load reads it (plain and weights_only): same keys, dtypes, shapes and sums", (t) => {
+    const tensors = legacySample();
+    const path = join(tmp, "legacy-py.pt");
+    saveTorchCheckpoint(path, new TorchOrderedDict(tensors), { format: "legacy" });
+    const res = runTorchLoadLegacy(path);
+    if (!res.out) return t.skip(res.reason);
+    for (const mode of ["plain", "weights_only"] as const) {
+      assert.equal(res.out[`${mode}_error`], undefined, String(res.out[`${mode}_error`]));
+      const got = res.out[mode] as { type: string; items: [string, { dtype: string; shape: number[]; sum: number | string }][] };
+      assert.equal(got.type, "OrderedDict");
+      assert.deepEqual(got.items.map(([k]) => k), [...tensors.keys()]);
+      for (const [k, g] of got.items) {
+        const want = tensors.get(k)!;
+        assert.equal(g.dtype, want.dtype, `${mode} ${k}: dtype`);
+        assert.deepEqual(g.shape, [...want.shape], `${mode} ${k}: shape`);
+        if (want.dtype === "float16") continue;
+        const sum = Array.from(want.data as ArrayLike<number | bigint>, Number).reduce((a, b) => a + b, 0);
+        if (Number.isFinite(sum)) assert.ok(Math.abs((g.sum as number) - sum) <= 1e-9 * Math.max(1, Math.abs(sum)), `${mode} ${k}: sum ${g.sum} vs ${sum}`);
+        else assert.equal(g.sum, Number.isNaN(sum) ? "nan" : sum > 0 ? "inf" : "-inf", `${mode} ${k}: sum`);
+      }
+    }
+  });
+});
+
+/** The reader's data-only globals, plus stand-ins that show how tensors and storages were pickled. */
+const LEGACY_TEST_GLOBALS: GlobalTable = {
+  ...SAFE_GLOBALS,
+  "torch._utils._rebuild_tensor_v2": { call: (args) => ({ rebuild: args }) },
+  "torch.FloatStorage": { tag: "FloatStorage" },
+  "torch.LongStorage": { tag: "LongStorage" },
+};
+
+/** torch.load a legacy file under Debian's PyTorch; null and the reason when python or torch is absent. */
+function runTorchLoadLegacy(path: string): { out: Record<string, any> | null; reason: string } {
+  const python = process.env.DIT_TEST_PYTHON ?? "/usr/bin/python3";
+  if (!existsSync(python)) return { out: null, reason: `${python} not found (the PyTorch cross-check needs Debian's python3-torch)` };
+  const script = [
+    "import sys, json, torch",
+    "fin = lambda v: v if v == v and v not in (float('inf'), float('-inf')) else repr(v)",
+    "def d(x):",
+    "    return {'dtype': str(x.dtype).replace('torch.', ''), 'shape': list(x.shape), 'sum': fin(float(x.double().sum())) if x.numel() else 0.0}",
+    "out = {}",
+    "for mode, wo in (('plain', False), ('weights_only', True)):",
+    "    try:",
+    "        obj = torch.load(sys.argv[1], weights_only=wo)",
+    "        out[mode] = {'type': type(obj).__name__, 'items': [[k, d(v)] for k, v in obj.items()]}",
+    "    except Exception as e:",
+    "        out[mode + '_error'] = str(e)[-300:]",
+    "print(json.dumps(out))",
+  ].join("\n");
+  const r = spawnSync(python, ["-c", script, path], { encoding: "utf8", maxBuffer: 16 << 20, env: { ...process.env, OMP_NUM_THREADS: "1" } });
+  if (r.status !== 0 && /No module named '(torch|numpy)'/.test(r.stderr)) return { out: null, reason: `PyTorch is not importable by ${python} (Debian: apt-get install python3-torch)` };
+  if (r.status !== 0) throw new Error(`torch.load of ${path} failed (exit ${r.status}):\n${r.stderr}`);
+  return { out: JSON.parse(r.stdout) as Record<string, any>, reason: "" };
+}
