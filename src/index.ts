@@ -48,4 +48,6 @@ export * from "./sample/index.js";
 export { decodeNpy, encodeNpy, readNpz, writeNpy, writeNpz, NpzError, type NpyArray, type NpyDType } from "./io/npz.js";
 export { diffusersToOfficial, officialToDiffusers, ditKwargsFromDiffusers, isDiffusersDiT, DiffusersDiTError } from "./io/diffusers-dit.js";
 export { featureStats, frechetDistance, inceptionScore, precisionRecall } from "./eval/index.js";
+export { evaluate, evalReportJson, referenceStats, readReferenceStats, writeReferenceStats, openFeatureNetwork, openImageSet, type EvalReport, type EvaluateOptions, type ReferenceStats, type ImageSet } from "./eval/index.js";
+export type { FeatureNetwork, FeatureNetworkName, FeatureBatch } from "./eval/feature-network.js";
 export { classify, classifierAccuracy, loadFmnistClassifier, type ClassifyResult, type FmnistClassifier } from "./eval/fmnist-classifier.js";

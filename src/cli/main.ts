@@ -3,8 +3,10 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerBench } from "./bench.js";
 import { registerConvert } from "./convert.js";
+import { registerEval } from "./eval.js";
 import { registerExport } from "./export.js";
 import { registerExtractLatents } from "./extract-latents.js";
+import { registerFidStats } from "./fid-stats.js";
 import { registerFlops } from "./flops.js";
 import { registerForward } from "./forward.js";
 import { registerPlotLog } from "./plot-log.js";
@@ -30,6 +32,8 @@ registerTrain(program);
 registerSample(program);
 registerExtractLatents(program);
 registerPlotLog(program);
+registerFidStats(program);
+registerEval(program);
 
 try {
   await program.parseAsync(process.argv);
