@@ -189,6 +189,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
     typeof opts.net === "object"
       ? opts.net.name
       : (opts.net ?? (ref.kind === "stats" ? (ref.stats.meta?.network ?? "inception") : defaultFeatureNetwork(shape, samples.read(0, Math.min(samples.count, 16)))));
+  if (ref.kind === "stats" && ref.stats.meta && ref.stats.meta.network !== name) {
+    checkReferenceMatches(ref.stats, { name, weightsKey: "", featureDim: 0, spatialDim: null }, ref.where); // says which, before loading any weights
+  }
   const owned = typeof opts.net !== "object";
   const net = typeof opts.net === "object" ? opts.net : await openFeatureNetwork(name, { weights: opts.weights });
   try {
