@@ -1,6 +1,7 @@
 /**
  * Writing a sampling run to disk: the grid PNG, one PNG per image
  * (`000000.png`, as sample_ddp.py) and optionally the ADM evaluation `.npz`.
+ * (Sharded sets are written image by image by shard.ts and merged by merge.ts.)
  * Every file is written atomically (temp file, fsync, rename). A manifest
  * (`.dit-sample.json`) records what a run wrote, so the next run into the same
  * folder removes exactly those files and nothing else.
@@ -41,7 +42,8 @@ function previousOutputs(dir: string): string[] {
 /**
  * Write a result into `dir`: first remove what the previous run recorded in
  * the manifest, then the images, the grid (`grid.png`), the manifest; and the
- * `.npz` (`arr_0`: N×H×W×3 uint8, grayscale replicated) when `npz` is given.
+ * `.npz` (`arr_0`: N×H×W×3 uint8, grayscale replicated; `arr_1`: N int32
+ * labels) when `npz` is given.
  */
 export function writeSampleOutputs(result: SampleResult, dir: string, opts: { npz?: string } = {}): WrittenOutputs {
   const out = resolve(dir);
@@ -72,7 +74,8 @@ export function writeSampleOutputs(result: SampleResult, dir: string, opts: { np
   let npz: string | undefined;
   if (opts.npz) {
     npz = resolve(opts.npz);
-    writeNpz(npz, { arr_0: { dtype: "uint8", shape: [N, H, W, 3], data: toRgb(result.images, result.shape) } });
+    // arr_1: the labels, as ADM's sampler writes them for class-conditional models (mergeShards writes the same bytes)
+    writeNpz(npz, { arr_0: { dtype: "uint8", shape: [N, H, W, 3], data: toRgb(result.images, result.shape) }, arr_1: { dtype: "int32", shape: [N], data: Int32Array.from(result.labels) } });
   }
   return { dir: out, grid: join(out, "grid.png"), images: names.slice(0, N).map((n) => join(out, n)), npz, removed };
 }

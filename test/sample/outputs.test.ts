@@ -103,10 +103,13 @@ describe("npz", () => {
     assert.match(Buffer.from(bytes.subarray(10, 128)).toString("latin1"), /^\{'descr': '<f4', 'fortran_order': False, 'shape': \(2, 3\), \} *\n$/);
     assert.deepEqual(decodeNpy(bytes), a);
   });
-  it("--npz layout: arr_0, uint8, N×H×W×3 (grayscale replicated)", () => {
-    const w = writeSampleOutputs(result(3, 4, 5, 1), join(tmp, "npzdir"), { npz: join(tmp, "s.npz") });
+  it("--npz layout: arr_0, uint8, N×H×W×3 (grayscale replicated); arr_1, int32 labels", () => {
+    const r = result(3, 4, 5, 1);
+    r.labels.set([2, 0, 1]);
+    const w = writeSampleOutputs(r, join(tmp, "npzdir"), { npz: join(tmp, "s.npz") });
     const m = readNpz(w.npz!);
-    assert.deepEqual([...m.keys()], ["arr_0"]);
+    assert.deepEqual([...m.keys()], ["arr_0", "arr_1"]);
+    assert.deepEqual(m.get("arr_1"), { dtype: "int32", shape: [3], data: Int32Array.from([2, 0, 1]) });
     const a = m.get("arr_0")!;
     assert.equal(a.dtype, "uint8");
     assert.deepEqual(a.shape, [3, 4, 5, 3]);
