@@ -13,6 +13,7 @@ export {
   SAMPLERS,
   planSample,
   runSamplePlan,
+  type RunSampleOptions,
   sample,
   samplerDiffusion,
   type SamplePlan,
@@ -22,3 +23,8 @@ export {
   type SamplerName,
 } from "./sample.js";
 export { loadVaeSource, type InMemoryVae, type LoadedVae, type VaeSource } from "./vae-source.js";
+export { formatIndices, mergeShards, missingImages, type MergeResult } from "./merge.js";
+export { runShardPlan, sampleShard, type ShardProgress, type ShardResult, type ShardTarget } from "./shard.js";
+export { ensureShardManifest, imageFileName, readShardManifest, settingsDiff, SHARD_FORMAT, shardManifest, shardSettings, weightsHash, type ShardManifest, type ShardSettings } from "./shard-manifest.js";
+export { checkShard, parseShard, SHARD_COUNT_ENV, shardFromEnv, shardIndices, type ShardSpec } from "./shard-spec.js";
+export { runShardWorkers, type WorkerExit, type WorkerOptions } from "./workers.js";
