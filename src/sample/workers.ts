@@ -66,6 +66,7 @@ export async function runShardWorkers(opts: WorkerOptions): Promise<WorkerExit[]
   const children: ChildProcess[] = [];
   const onSignal = (signal: NodeJS.Signals) => {
     for (const c of children) killGroup(c, "SIGKILL");
+    process.stderr.write(`\n${signal}: stopped ${children.length} workers; the images they finished are kept, and the same command resumes\n`);
     process.exit(signal === "SIGINT" ? 130 : 143);
   };
   process.on("SIGINT", onSignal);
