@@ -30,6 +30,7 @@ export const KNOWN_FAMILIES: readonly string[] = [
   "vae-reference",
   "train-reference",
   "fid-math",
+  "inception-reference",
 ];
 
 /** Thrown (at import) when REFERENCE_FIXTURES names no usable fixture root. */
