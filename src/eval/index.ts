@@ -2,6 +2,28 @@
 export { EvalInputError } from "./errors.js";
 export { matmul, trace, symmetrize, symmetricEigen, sqrtPsd, type SymmetricEigen } from "./linalg.js";
 export { featureStats, frechetDistance, type FeatureStats, type FrechetResult } from "./fid.js";
+export {
+  checkInceptionWeights,
+  defaultInceptionWeightsPath,
+  fidInceptionForward,
+  fidInceptionFromStateDict,
+  fidInceptionTaps,
+  inceptionInput,
+  inceptionWeightsKey,
+  InceptionWeightsError,
+  loadFidInception,
+  readInceptionWeights,
+  resizeBilinear,
+  INCEPTION_SIZE,
+  INCEPTION_WEIGHTS_ENV,
+  INCEPTION_WEIGHTS_FILE,
+  INCEPTION_WEIGHTS_URL,
+  SFID_DIM,
+  type InceptionHeads,
+  type InceptionLayout,
+  type InceptionParams,
+  type InceptionTapName,
+} from "./inception.js";
 export { inceptionScore, softmaxRows, precisionRecall, type InceptionScoreResult, type PrecisionRecallResult } from "./metrics.js";
 export { fileWeightsKey, fmnistInput, isGreyRgb, loadFmnistNetwork, FMNIST_INPUT_SIZES, type FmnistNetworkOptions } from "./fmnist-network.js";
 export { defaultFeatureNetwork, FEATURE_NETWORK_NAMES, isFeatureNetworkName, openFeatureNetwork, type OpenFeatureNetworkOptions } from "./networks.js";
