@@ -10,7 +10,11 @@ import type { Checkpoint } from "../train/checkpoint.js";
 import { loadResumeSource } from "../train/resume-source.js";
 import { checkConfigForData, configForData, isLatentFile, openTrainData } from "../train/open-data.js";
 import { writeSampleGrid } from "../train/sample-grid.js";
-import { OFFICIAL_RECIPE, train, type LogRecord } from "../train/train.js";
+import { OFFICIAL_RECIPE, train, type LogRecord, type TrainEvalMetrics } from "../train/train.js";
+import { openSampleFidEvaluator } from "../eval/sample-fid.js";
+import { FEATURE_NETWORK_NAMES } from "../eval/networks.js";
+import type { FeatureNetworkName } from "../eval/feature-network.js";
+import { SAMPLERS, type SamplerName } from "../sample/sample.js";
 import { loadConfigFile } from "./common.js";
 import { log, positiveInt, printJson } from "./output.js";
 
@@ -31,6 +35,12 @@ interface TrainCliOpts {
   ckptEvery: number;
   logEvery: number;
   sampleEvery: number;
+  evalEvery: number;
+  evalSamples: number;
+  evalRef: string;
+  evalNet: FeatureNetworkName;
+  evalSampler: SamplerName;
+  evalSteps?: number;
   seed: number;
   block?: string;
   resume?: boolean;
@@ -84,6 +94,12 @@ export function registerTrain(program: Command): void {
     .option("--ckpt-every <k>", "checkpoint every k steps (and at the end)", positiveInt("ckpt-every"), R.ckptEvery)
     .option("--log-every <k>", "log line every k steps", positiveInt("log-every"), R.logEvery)
     .option("--sample-every <k>", "EMA sample grid (<out>/samples/NNNNNNN.png) every k steps; 0 = never", num("sample-every", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), R.sampleEvery)
+    .option("--eval-every <k>", "every k steps, sample --eval-samples images with the EMA weights and log their FID (FID-FMNIST with the fmnist network) in log.jsonl; 0 = never", num("eval-every", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), 0)
+    .option("--eval-samples <n>", "images per evaluation (the same noise and balanced labels every time)", positiveInt("eval-samples"), 1000)
+    .option("--eval-ref <path>", "reference for --eval-every: statistics from `dit fid-stats` (.npz) or a dataset (its test split; statistics cached)", FASHION_MNIST_DIR)
+    .addOption(new Option("--eval-net <name>", "feature network for --eval-every").choices([...FEATURE_NETWORK_NAMES]).default("fmnist"))
+    .addOption(new Option("--eval-sampler <name>", "sampler for --eval-every (no guidance)").choices([...SAMPLERS]).default("dpm++"))
+    .option("--eval-steps <n>", "sampler steps for --eval-every (default: 25 for dpm++, 50 ddim, 250 ddpm)", positiveInt("eval-steps"))
     .option("--seed <n>", "seed of the initialisation and of every random draw", num("seed", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), R.seed)
     .option("--block <type>", `conditioning block: ${BLOCK_TYPES.join(", ")}`)
     .addOption(new Option("--execution <mode>", "one graph per step (fused), or block by block recomputing activations in backward (staged, for models too big for one graph); auto picks from memory").choices(["auto", "fused", "staged"]).default("auto"))
@@ -119,6 +135,14 @@ export function registerTrain(program: Command): void {
       if (o.sampleEvery > 0 && vae === undefined && config.inChannels !== 1 && config.inChannels !== 3) {
         throw new Error(`--sample-every decodes the EMA model's latents with the VAE, and ${o.data} names none: pass --vae PATH (or --sample-every 0)`);
       }
+      if (o.evalEvery > 0 && vae === undefined && config.inChannels !== 1 && config.inChannels !== 3) {
+        throw new Error(`--eval-every decodes the EMA model's latents with the VAE, and ${o.data} names none: pass --vae PATH (or --eval-every 0)`);
+      }
+      let evaluator: Awaited<ReturnType<typeof openSampleFidEvaluator>> | undefined;
+      if (o.evalEvery > 0) {
+        evaluator = await openSampleFidEvaluator({ net: o.evalNet, ref: o.evalRef, numSamples: o.evalSamples, vae: vae ?? "none", sampler: o.evalSampler, steps: o.evalSteps, seed: o.seed });
+        log(`train: every ${o.evalEvery} steps, FID (${o.evalNet}) of ${o.evalSamples} EMA samples (${o.evalSampler}, no guidance) against ${evaluator.reference}`);
+      }
       const init = o.init ? loadStateDict(o.init) : undefined;
       const ctrl = new AbortController();
       const onSigint = () => {
@@ -153,6 +177,12 @@ export function registerTrain(program: Command): void {
           signal: ctrl.signal,
           execution: o.execution,
           onInfo: log,
+          evalEvery: o.evalEvery,
+          evaluate: evaluator ? async (ema, step, cfg): Promise<TrainEvalMetrics> => {
+            const r = await evaluator!.evaluate(ema, cfg);
+            log(`\ntrain: step ${step}: FID (${r.eval_net}) ${r.fid.toFixed(2)} of ${r.eval_samples} samples${r.class_accuracy !== undefined ? `, class accuracy ${(100 * r.class_accuracy).toFixed(1)} %` : ""}`);
+            return r;
+          } : undefined,
           onStep: (step, stats) => {
             bar ??= trainBar(o.steps, step - 1, o.json);
             lastLoss = Number.isNaN(lastLoss) ? stats.loss : 0.9 * lastLoss + 0.1 * stats.loss;
@@ -177,6 +207,7 @@ export function registerTrain(program: Command): void {
       } finally {
         bar?.stop();
         process.removeListener("SIGINT", onSigint);
+        await evaluator?.net.dispose();
       }
     });
 }

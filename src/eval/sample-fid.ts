@@ -15,8 +15,11 @@ import type { DiTConfig } from "../model/config.js";
 import { sample, type SamplerName } from "../sample/sample.js";
 import type { VaeSource } from "../sample/vae-source.js";
 import { EvalInputError } from "./errors.js";
-import type { FeatureNetwork } from "./feature-network.js";
+import type { FeatureNetwork, FeatureNetworkName } from "./feature-network.js";
 import { featureStats, frechetDistance, type FeatureStats } from "./fid.js";
+import { openFeatureNetwork } from "./networks.js";
+import { checkReferenceMatches, readReferenceStats, referenceStats } from "./reference-stats.js";
+import type { Split } from "../data/dataset.js";
 
 export interface SampleFidOptions {
   /** The network that embeds the samples (the reference statistics must come from the same one). */
@@ -95,4 +98,44 @@ export function sampleFidEvaluator(opts: SampleFidOptions): (weights: StateDict,
     }
     return out;
   };
+}
+
+export interface OpenSampleFidOptions extends Omit<SampleFidOptions, "net" | "reference"> {
+  /** The feature network (default "fmnist": FID-FMNIST). */
+  net?: FeatureNetworkName;
+  /** Its weights (default: the shipped / standard location). */
+  weights?: string;
+  /** Reference: statistics written by `dit fid-stats` (.npz), or a dataset whose statistics are computed once and cached. */
+  ref: string;
+  /** Split of a dataset reference (default "test": the held-out images). */
+  split?: Split;
+  /** Called while reference features are extracted (first use of a dataset only). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Open the network and the reference statistics (computing and caching them
+ * for a dataset), check that they belong together, and return the evaluator
+ * plus the network to dispose when done.
+ */
+export async function openSampleFidEvaluator(opts: OpenSampleFidOptions): Promise<{ evaluate: (weights: StateDict, config: DiTConfig) => Promise<SampleFidResult>; net: FeatureNetwork; reference: string }> {
+  const net = await openFeatureNetwork(opts.net ?? "fmnist", { weights: opts.weights });
+  try {
+    let reference: FeatureStats;
+    let where: string;
+    if (opts.ref.toLowerCase().endsWith(".npz")) {
+      const stats = readReferenceStats(opts.ref);
+      checkReferenceMatches(stats, net, opts.ref);
+      reference = stats;
+      where = opts.ref;
+    } else {
+      const r = await referenceStats({ data: opts.ref, net, split: opts.split ?? "test", onProgress: opts.onProgress });
+      reference = r.stats;
+      where = `${opts.ref} (${opts.split ?? "test"} split${r.cachePath ? `, statistics cached in ${r.cachePath}` : ""})`;
+    }
+    return { evaluate: sampleFidEvaluator({ ...opts, net, reference }), net, reference: where };
+  } catch (e) {
+    await net.dispose();
+    throw e;
+  }
 }

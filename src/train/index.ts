@@ -24,4 +24,4 @@ export { writeSampleGrid, type GridOptions } from "./sample-grid.js";
 export { StagedStepRunner } from "./staged.js";
 export type { AdamState, AdamWOptions, TrainState } from "./state.js";
 export { fusedStepFn, gradStepFn, updateStepFn, type TrainParams } from "./step.js";
-export { NonFiniteLossError, OFFICIAL_RECIPE, train, type EvalMetrics, type LogRecord, type TrainOptions, type TrainResult, type TrainSettings } from "./train.js";
+export { NonFiniteLossError, OFFICIAL_RECIPE, train, type TrainEvalMetrics, type LogRecord, type TrainOptions, type TrainResult, type TrainSettings } from "./train.js";

@@ -81,13 +81,13 @@ export interface LogRecord {
   img_per_s: number;
   wall_s: number;
   /** At evaluation steps (`evalEvery`): what `evaluate` returned. */
-  eval?: EvalMetrics;
+  eval?: TrainEvalMetrics;
   /** Seconds the evaluation took (not counted in img_per_s). */
   eval_s?: number;
 }
 
 /** What an evaluation during training reports (`sampleFidEvaluator`'s result fits). */
-export interface EvalMetrics {
+export interface TrainEvalMetrics {
   /** FID of the EMA model's samples (FID-FMNIST when eval_net is "fmnist"). */
   fid: number;
   /** The feature network. */
@@ -125,7 +125,7 @@ export interface TrainOptions extends Partial<TrainSettings> {
    * `eval`, with `eval_s`, the seconds it took. It runs before the step's checkpoint,
    * so a run killed mid-evaluation redoes it on resume.
    */
-  evaluate?: (ema: StateDict, step: number, config: DiTConfig) => Promise<EvalMetrics>;
+  evaluate?: (ema: StateDict, step: number, config: DiTConfig) => Promise<TrainEvalMetrics>;
   /** Stop early (Ctrl-C): the loop writes a checkpoint and returns. */
   signal?: AbortSignal;
   backend?: "onnx" | "eager";

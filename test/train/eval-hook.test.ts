@@ -15,7 +15,7 @@ import { sampleFidEvaluator } from "../../src/eval/sample-fid.js";
 import { validateConfig } from "../../src/model/config.js";
 import { sample } from "../../src/sample/sample.js";
 import { loadCheckpoint, checkpointPath } from "../../src/train/checkpoint.js";
-import { train, type EvalMetrics } from "../../src/train/train.js";
+import { train, type TrainEvalMetrics } from "../../src/train/train.js";
 import { setupJax } from "../helpers.js";
 import { tinyWeights } from "../sample/tiny.js";
 import { TINY, tinyData } from "./tiny.js";
@@ -80,7 +80,7 @@ describe("evaluation during training", () => {
     });
     assert.equal(r.step, 5);
     assert.deepEqual(calls, [2, 4]);
-    const lines = readFileSync(join(out, "log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number; loss: number; eval?: EvalMetrics; eval_s?: number });
+    const lines = readFileSync(join(out, "log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number; loss: number; eval?: TrainEvalMetrics; eval_s?: number });
     assert.deepEqual(lines.map((l) => l.step), [2, 3, 4, 5], "log lines at the log steps (3) plus the eval steps (2, 4) and the last");
     assert.deepEqual(lines.map((l) => l.eval?.fid ?? null), [102, null, 104, null]);
     for (const l of lines) assert.ok(Number.isFinite(l.loss));
