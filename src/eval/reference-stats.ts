@@ -133,7 +133,7 @@ function float64Of(a: NpyArray, shape: number[], what: string, path: string): Fl
   if ((a.dtype !== "float64" && a.dtype !== "float32") || a.shape.join() !== shape.join()) {
     throw new EvalInputError(`${path}: ${what} is ${a.dtype} (${a.shape.join(", ")}), expected float64 (${shape.join(", ")})`);
   }
-  return a.data instanceof Float64Array ? a.data : Float64Array.from(a.data);
+  return a.data instanceof Float64Array ? a.data : Float64Array.from(a.data as Float32Array);
 }
 
 /** Reference statistics from arrays read out of `path` (ours or an ADM reference batch). */

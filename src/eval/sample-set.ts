@@ -89,10 +89,19 @@ export function inMemoryImageSet(
 /** Labels of an `.npz`'s `arr_1`, when it holds N integer labels. */
 function npzLabels(arr: NpyArray | undefined, n: number, path: string): Int32Array | null {
   if (!arr) return null;
-  if ((arr.dtype !== "int32" && arr.dtype !== "uint8") || arr.shape.length !== 1 || arr.shape[0] !== n) {
-    throw new EvalInputError(`${path}: arr_1 (labels) must be ${n} integers (int32 or uint8, shape (${n},)), got ${arr.dtype} (${arr.shape.join(", ")})`);
+  if ((arr.dtype !== "int32" && arr.dtype !== "int64" && arr.dtype !== "uint8") || arr.shape.length !== 1 || arr.shape[0] !== n) {
+    throw new EvalInputError(`${path}: arr_1 (labels) must be ${n} integers (int64 as ADM writes them, int32 or uint8, shape (${n},)), got ${arr.dtype} (${arr.shape.join(", ")})`);
   }
-  return Int32Array.from(arr.data);
+  if (arr.data instanceof BigInt64Array) {
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = arr.data[i]!;
+      if (v < 0n || v > 0x7fffffffn) throw new EvalInputError(`${path}: arr_1 (labels) holds ${v} at ${i}, expected a class id ≥ 0`);
+      out[i] = Number(v);
+    }
+    return out;
+  }
+  return Int32Array.from(arr.data as Int32Array | Uint8Array);
 }
 
 /** An `.npz` with `arr_0` uint8 N×H×W×C (C = 1 or 3), labels from `arr_1` when present. */

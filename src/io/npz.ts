@@ -12,13 +12,13 @@ import { crc32 } from "node:zlib";
 import { writeFileAtomic } from "./atomic-file.js";
 
 /** Element types this module writes and reads. */
-export type NpyDType = "uint8" | "int32" | "float32" | "float64";
+export type NpyDType = "uint8" | "int32" | "int64" | "float32" | "float64";
 
 /** An n-dimensional C-order array. */
 export interface NpyArray {
   dtype: NpyDType;
   shape: number[];
-  data: Uint8Array | Int32Array | Float32Array | Float64Array;
+  data: Uint8Array | Int32Array | BigInt64Array | Float32Array | Float64Array;
 }
 
 export class NpzError extends Error {
@@ -28,12 +28,13 @@ export class NpzError extends Error {
   }
 }
 
-const DESCR: Record<NpyDType, string> = { uint8: "|u1", int32: "<i4", float32: "<f4", float64: "<f8" };
-const BYTES: Record<NpyDType, number> = { uint8: 1, int32: 4, float32: 4, float64: 8 };
+const DESCR: Record<NpyDType, string> = { uint8: "|u1", int32: "<i4", int64: "<i8", float32: "<f4", float64: "<f8" };
+const BYTES: Record<NpyDType, number> = { uint8: 1, int32: 4, int64: 8, float32: 4, float64: 8 };
 
 function dtypeOfData(data: NpyArray["data"]): NpyDType {
   if (data instanceof Uint8Array) return "uint8";
   if (data instanceof Int32Array) return "int32";
+  if (data instanceof BigInt64Array) return "int64";
   if (data instanceof Float32Array) return "float32";
   return "float64";
 }
@@ -77,7 +78,7 @@ export function decodeNpy(bytes: Uint8Array, where = "npy"): NpyArray {
   const off = start + hlen;
   if (bytes.length - off !== n * BYTES[dtype]) throw new NpzError(where, `${bytes.length - off} data bytes for ${dtype}[${shape}] (expected ${n * BYTES[dtype]})`);
   const raw = new Uint8Array(bytes.subarray(off)); // an aligned copy (Buffer.slice would be a view)
-  const data = dtype === "uint8" ? raw : dtype === "int32" ? new Int32Array(raw.buffer) : dtype === "float32" ? new Float32Array(raw.buffer) : new Float64Array(raw.buffer);
+  const data = dtype === "uint8" ? raw : dtype === "int32" ? new Int32Array(raw.buffer) : dtype === "int64" ? new BigInt64Array(raw.buffer) : dtype === "float32" ? new Float32Array(raw.buffer) : new Float64Array(raw.buffer);
   return { dtype, shape, data };
 }
 

@@ -9,7 +9,7 @@ import { evalReportJson, evaluate } from "../../src/eval/evaluate.js";
 import { featureStats, frechetDistance } from "../../src/eval/fid.js";
 import { inceptionScore, precisionRecall, softmaxRows } from "../../src/eval/metrics.js";
 import { computeReferenceStats, writeReferenceStats } from "../../src/eval/reference-stats.js";
-import { inMemoryImageSet, openImageFolderSet } from "../../src/eval/sample-set.js";
+import { inMemoryImageSet, loadNpzImageSet, openImageFolderSet } from "../../src/eval/sample-set.js";
 import { writeNpz } from "../../src/io/npz.js";
 import { encodePng } from "../../src/sample/png.js";
 import { randomImages, stubFeatures, stubLogits, stubNetwork, stubSpatial } from "./stub-network.js";
@@ -170,5 +170,18 @@ describe("evaluate", () => {
     assert.deepEqual([set.height, set.width, set.channels], [4, 4, 1]);
     assert.deepEqual([...set.labels!], [7, 2, 9]);
     assert.deepEqual([...set.read(1, 2)], [...imgs.subarray(16, 48)]);
+  });
+
+  it("an ADM sample .npz: arr_1 labels as int64 (ADM's sampler) or int32 (dit sample); negative labels refused", () => {
+    const imgs = randomImages(3, 4, 4, 3, 6);
+    const p64 = join(tmp, "adm-samples.npz");
+    writeNpz(p64, { arr_0: { dtype: "uint8", shape: [3, 4, 4, 3], data: imgs }, arr_1: { dtype: "int64", shape: [3], data: BigInt64Array.from([4n, 0n, 9n]) } });
+    assert.deepEqual([...loadNpzImageSet(p64).labels!], [4, 0, 9]);
+    const p32 = join(tmp, "dit-samples.npz");
+    writeNpz(p32, { arr_0: { dtype: "uint8", shape: [3, 4, 4, 3], data: imgs }, arr_1: { dtype: "int32", shape: [3], data: Int32Array.from([1, 2, 3]) } });
+    assert.deepEqual([...loadNpzImageSet(p32).labels!], [1, 2, 3]);
+    const bad = join(tmp, "bad-labels.npz");
+    writeNpz(bad, { arr_0: { dtype: "uint8", shape: [3, 4, 4, 3], data: imgs }, arr_1: { dtype: "int64", shape: [3], data: BigInt64Array.from([1n, -1n, 2n]) } });
+    assert.throws(() => loadNpzImageSet(bad), (e: unknown) => e instanceof EvalInputError && /arr_1 \(labels\) holds -1 at 1/.test(e.message));
   });
 });

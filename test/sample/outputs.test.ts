@@ -126,10 +126,12 @@ describe("npz", () => {
   });
   it("we read what numpy's savez writes", { skip: python }, () => {
     const file = join(tmp, "from-np.npz");
-    execFileSync("/usr/bin/python3", ["-c", "import numpy as np, sys; np.savez(sys.argv[1], arr_0=np.arange(24, dtype=np.uint8).reshape(2, 3, 4), x=np.array([1.5, -2], dtype=np.float32))", file]);
+    execFileSync("/usr/bin/python3", ["-c", "import numpy as np, sys; np.savez(sys.argv[1], arr_0=np.arange(24, dtype=np.uint8).reshape(2, 3, 4), x=np.array([1.5, -2], dtype=np.float32), y=np.array([3, -4], dtype=np.int64))", file]);
     const m = readNpz(file);
     assert.deepEqual(m.get("arr_0")!.shape, [2, 3, 4]);
-    assert.deepEqual(Array.from(m.get("arr_0")!.data), Array.from({ length: 24 }, (_, i) => i));
-    assert.deepEqual(Array.from(m.get("x")!.data), [1.5, -2]);
+    assert.deepEqual(Array.from(m.get("arr_0")!.data as Uint8Array), Array.from({ length: 24 }, (_, i) => i));
+    assert.deepEqual(Array.from(m.get("x")!.data as Float32Array), [1.5, -2]);
+    assert.equal(m.get("y")!.dtype, "int64"); // ADM's sampler writes its labels (arr_1) as int64
+    assert.deepEqual(Array.from(m.get("y")!.data as BigInt64Array), [3n, -4n]);
   });
 });
