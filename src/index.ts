@@ -49,5 +49,6 @@ export { decodeNpy, encodeNpy, readNpz, writeNpy, writeNpz, NpzError, type NpyAr
 export { diffusersToOfficial, officialToDiffusers, ditKwargsFromDiffusers, isDiffusersDiT, DiffusersDiTError } from "./io/diffusers-dit.js";
 export { featureStats, frechetDistance, inceptionScore, precisionRecall } from "./eval/index.js";
 export { evaluate, evalReportJson, referenceStats, readReferenceStats, writeReferenceStats, openFeatureNetwork, openImageSet, type EvalReport, type EvaluateOptions, type ReferenceStats, type ImageSet } from "./eval/index.js";
+export { loadFidInception, loadFmnistNetwork, openSampleFidEvaluator, sampleFidEvaluator, type SampleFidResult } from "./eval/index.js";
 export type { FeatureNetwork, FeatureNetworkName, FeatureBatch } from "./eval/feature-network.js";
 export { classify, classifierAccuracy, loadFmnistClassifier, type ClassifyResult, type FmnistClassifier } from "./eval/fmnist-classifier.js";

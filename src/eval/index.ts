@@ -1,4 +1,4 @@
-/** Evaluation metrics: FID math, Inception Score, improved precision/recall (float64). */
+/** Evaluation: feature networks (Inception-v3, the Fashion-MNIST classifier), reference statistics, FID/sFID/IS/precision/recall (float64), FID of a model's samples. */
 export { EvalInputError } from "./errors.js";
 export { matmul, trace, symmetrize, symmetricEigen, sqrtPsd, type SymmetricEigen } from "./linalg.js";
 export { featureStats, frechetDistance, type FeatureStats, type FrechetResult } from "./fid.js";
@@ -61,3 +61,5 @@ export {
   type ReferenceStatsResult,
 } from "./reference-stats.js";
 export { computeMetrics, evaluate, evalReportJson, INCEPTION_SCORE_SPLIT_SIZE, PRECISION_RECALL_K, type EvalMetrics, type EvalPhase, type EvalReport, type EvaluateOptions } from "./evaluate.js";
+export type { ExtractOptions, FeatureBatch, FeatureNetwork, FeatureNetworkName } from "./feature-network.js";
+export { openSampleFidEvaluator, sampleFidEvaluator, type OpenSampleFidOptions, type SampleFidOptions, type SampleFidResult } from "./sample-fid.js";
