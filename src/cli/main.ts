@@ -12,6 +12,7 @@ import { registerForward } from "./forward.js";
 import { registerPlotLog } from "./plot-log.js";
 import { registerVaeTrain } from "./vae-train.js";
 import { registerSample } from "./sample.js";
+import { registerStudy } from "./study.js";
 import { registerTrain } from "./train.js";
 
 const program = new Command();
@@ -34,6 +35,7 @@ registerExtractLatents(program);
 registerPlotLog(program);
 registerFidStats(program);
 registerEval(program);
+registerStudy(program);
 
 try {
   await program.parseAsync(process.argv);
