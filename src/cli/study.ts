@@ -8,6 +8,7 @@ import { FASHION_MNIST_DIR } from "../data/dataset.js";
 import { PRESET_NAMES, runStudy, studyRuns, studySettings, type PresetName, type StudyName, type StudyProgress } from "../study/index.js";
 import { configCost } from "../study/settings.js";
 import { log, positiveInt, printJson } from "./output.js";
+import { registerStudyReport } from "./study-report.js";
 
 interface StudyCliOpts {
   preset: PresetName;
@@ -126,5 +127,5 @@ export function registerStudy(program: Command): void {
   registerOne(study, "scaling");
   registerOne(study, "ablation");
   registerOne(study, "sampling-compute");
-  // REPORT: `dit study report` (src/study/report.ts) registers here, e.g. registerStudyReport(study);
+  registerStudyReport(study); // `dit study report` (src/cli/study-report.ts)
 }

@@ -31,3 +31,4 @@ export {
   type TrainStudySettings,
 } from "./settings.js";
 export { rowsFromLog, trainStudyRun, type RunOutcome, type TrainRunOptions } from "./train-run.js";
+export * from "./report.js"; // `dit study report`: studyReport, readStudyResults, analyzeScaling|Ablation|Sampling, pearson/spearman, the plot specs

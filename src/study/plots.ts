@@ -23,7 +23,7 @@ const DASHES = [[1, 0], [8, 4], [2, 3], [12, 3, 2, 3], [4, 4]];
 
 const CONFIG = {
   font: "sans-serif",
-  legend: { labelFontSize: 12, titleFontSize: 12, symbolStrokeWidth: 2.5, symbolSize: 220, labelLimit: 260 },
+  legend: { labelFontSize: 12, titleFontSize: 12, symbolStrokeWidth: 2.5, symbolSize: 220, symbolOpacity: 1, labelLimit: 260 },
   axis: { labelFontSize: 12, titleFontSize: 13, gridColor: "#e6e6e6" },
   title: { fontSize: 16, subtitleFontSize: 12, anchor: "start", subtitlePadding: 6 },
   header: { labelFontSize: 13, titleFontSize: 13 },
@@ -34,12 +34,19 @@ function base(title: string, subtitle: string[]): VegaLiteSpec {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     background: "white",
     padding: 12,
-    title: { text: title, subtitle, limit: WIDTH + 200 },
+    title: { text: title, subtitle },
     config: CONFIG,
   };
 }
 
 const fmt = (x: number, d: number) => x.toFixed(d).replace("-", "−");
+
+/** Log-axis labels: 20k, 3M for large values, plain 0.4, 2 below 1000 (no SI "400m"). */
+const LOG_LABELS = {
+  // only 1, 2 and 5 × 10^k are labelled, so that the decades stay readable
+  labelExpr:
+    "indexof([1, 2, 5], round(datum.value / pow(10, floor(log(datum.value) / LN10 + 1e-9)))) < 0 ? '' : datum.value >= 1000 ? format(datum.value, '~s') : format(datum.value, '~g')",
+};
 
 /** "p2 · 64 tokens" */
 const patchLabel = (patch: number, tokens: number) => `p${patch} · ${tokens} tokens`;
@@ -53,7 +60,7 @@ function sizePatchEncoding(items: readonly { size: string; config: { hidden_size
   return {
     color: { field: "size", type: "nominal", sort: sizes, scale: { domain: sizes, scheme: "category10" }, title: "size", legend: { orient: "right" } },
     strokeDash: { field: "patch", type: "nominal", sort: patches, scale: { domain: patches, range: patches.map((_, i) => DASHES[i % DASHES.length]) }, title: "patch", legend: { orient: "right", symbolType: "stroke", symbolStrokeColor: "#444" } },
-    shape: { field: "patch", type: "nominal", sort: patches, scale: { domain: patches }, title: "patch", legend: null },
+    shape: { field: "patch", type: "nominal", sort: patches, scale: { domain: patches }, title: "patch" },
   };
 }
 
@@ -100,7 +107,7 @@ export function fidVsStepsSpec(s: ScalingSummary): VegaLiteSpec {
     s,
     { field: "step", type: "quantitative", title: "training step", scale: { nice: false } },
     "Scaling: FID along training, per config",
-    [`${s.configs.length} configs; colour: size (width × depth), dash: patch size (tokens per image)`],
+    [`${s.configs.length} configs; colour: size (width × depth), marker and dash: patch size (tokens per image)`],
   );
 }
 
@@ -108,9 +115,9 @@ export function fidVsStepsSpec(s: ScalingSummary): VegaLiteSpec {
 export function fidVsComputeSpec(s: ScalingSummary): VegaLiteSpec {
   return scalingCurves(
     s,
-    { field: "train_compute_gflops", type: "quantitative", title: "training compute (Gflops = forward Gflops × batch × step × 3, log scale)", scale: { type: "log", nice: false }, axis: { format: "~s" } },
+    { field: "train_compute_gflops", type: "quantitative", title: "training compute (Gflops = forward Gflops × batch × step × 3, log scale)", scale: { type: "log", nice: false, padding: 16 }, axis: LOG_LABELS },
     "Scaling: FID against training compute",
-    [`${s.configs.length} configs; colour: size, dash: patch; left to right along a line: later evaluation points`],
+    [`${s.configs.length} configs; colour: size, marker and dash: patch; left to right along a line: later evaluation points`],
   );
 }
 
@@ -139,7 +146,7 @@ export function fidVsGflopsSpec(s: ScalingSummary): VegaLiteSpec {
   const r = c.pearsonLogGflops === null ? "n/a" : fmt(c.pearsonLogGflops, 3);
   const rho = c.spearmanGflops === null ? "n/a" : fmt(c.spearmanGflops, 3);
   const rhoP = c.spearmanParams === null ? "n/a" : fmt(c.spearmanParams, 3);
-  const x = { field: "gflops", type: "quantitative", title: "forward Gflops per image (log scale)", scale: { type: "log", nice: false, padding: 24 } };
+  const x = { field: "gflops", type: "quantitative", title: "forward Gflops per image (log scale)", scale: { type: "log", nice: false, padding: 24 }, axis: LOG_LABELS };
   const y = { field: "fid", type: "quantitative", title: `FID-FMNIST at step ${s.finalStep} (lower is better)`, scale: { zero: false, nice: true } };
   return {
     ...base(`Scaling: final FID against forward Gflops (step ${s.finalStep})`, [
@@ -153,7 +160,7 @@ export function fidVsGflopsSpec(s: ScalingSummary): VegaLiteSpec {
     layer: [
       ...(c.n >= 2 ? [{ transform: [{ regression: "fid", on: "gflops", method: "log" }], mark: { type: "line", color: "#888", strokeDash: [6, 4], strokeWidth: 1.5 } }] : []),
       { mark: { type: "point", filled: true, size: 110, opacity: 1 }, encoding: { color: enc.color, shape: { ...enc.shape, legend: { orient: "right" } } } },
-      { mark: { type: "text", align: "left", dx: 9, dy: -8, fontSize: 12 }, encoding: { text: { field: "config" }, color: { ...enc.color, legend: null } } },
+      { mark: { type: "text", align: "left", dx: 9, dy: -8, fontSize: 12 }, encoding: { text: { field: "config" }, color: { ...enc.color } } },
     ],
   };
 }
@@ -192,9 +199,9 @@ export function ablationSpec(s: AblationSummary): VegaLiteSpec {
     height: HEIGHT,
     data: { values: ablationData(s) },
     layer: [
-      { mark: { type: "area", opacity: 0.18 }, encoding: { x, y: { field: "fid_min", type: "quantitative", title: y.title, scale: y.scale }, y2: { field: "fid_max" }, color: { ...color, legend: null } } },
+      { mark: { type: "area", opacity: 0.18 }, encoding: { x, y: { field: "fid_min", type: "quantitative", title: y.title, scale: y.scale }, y2: { field: "fid_max" }, color: { ...color } } },
       { mark: { type: "line", strokeWidth: 2.5 }, encoding: { x, y, color } },
-      { data: { values: seeds }, mark: { type: "point", filled: true, size: 28, opacity: 0.8 }, encoding: { x, y, color: { ...color, legend: null } } },
+      { data: { values: seeds }, mark: { type: "point", filled: true, size: 28, opacity: 0.8 }, encoding: { x, y, color: { ...color } } },
     ],
   };
 }
@@ -220,7 +227,7 @@ export function samplingData(s: SamplingSummary): SamplingDatum[] {
 /** FID against sampling compute = forward Gflops × sampling steps, log x, one line per config (paper Fig. 10). */
 export function samplingComputeSpec(s: SamplingSummary): VegaLiteSpec {
   const enc = sizePatchEncoding(s.curves.map((c) => ({ size: c.size, config: c.config, patch: c.patch, tokens: (c.config.input_size / c.patch) ** 2 })));
-  const x = { field: "sampling_compute_gflops", type: "quantitative", title: "sampling compute (Gflops = forward Gflops × sampling steps, log scale)", scale: { type: "log", nice: false }, axis: { format: "~s" } };
+  const x = { field: "sampling_compute_gflops", type: "quantitative", title: "sampling compute (Gflops = forward Gflops × sampling steps, log scale)", scale: { type: "log", nice: false, padding: 16 }, axis: LOG_LABELS };
   const y = { field: "fid", type: "quantitative", title: "FID-FMNIST (lower is better)", scale: { zero: false, nice: true } };
   const steps = [...new Set(s.curves.flatMap((c) => c.points.map((p) => p.sampling_steps)))].sort((a, b) => a - b);
   const inner = {
@@ -231,11 +238,15 @@ export function samplingComputeSpec(s: SamplingSummary): VegaLiteSpec {
     ],
   };
   const title = "Sampling compute: FID against forward Gflops × sampling steps";
-  const subtitle = [`each line one config's final checkpoint sampled with ${steps.join(", ")} steps; colour: size, dash: patch. A small model catches a large one where its line dips below the other's at the same x`];
+  const subtitle = [
+    `one line per config's final checkpoint; points left to right: ${steps.join(", ")} sampling steps`,
+    "colour: size, marker and dash: patch; a smaller model catches a larger one where its line",
+    "reaches below the other's at the same sampling compute",
+  ];
   if (s.samplers.length > 1) {
     return { ...base(title, subtitle), data: { values: samplingData(s) }, facet: { column: { field: "sampler", type: "nominal", title: "sampler" } }, spec: { width: Math.round(WIDTH / s.samplers.length), height: HEIGHT, ...inner }, resolve: { scale: { y: "shared" } } };
   }
-  return { ...base(title, [`sampler: ${s.samplers[0]}; ` + subtitle[0]]), width: WIDTH, height: HEIGHT, data: { values: samplingData(s) }, ...inner };
+  return { ...base(title, [`sampler ${s.samplers[0]}; ${subtitle[0]}`, ...subtitle.slice(1)]), width: WIDTH, height: HEIGHT, data: { values: samplingData(s) }, ...inner };
 }
 
 /** Common font files (Debian's fonts-dejavu-core first), as src/train/plot.ts. */

@@ -20,6 +20,30 @@ import { analyzeAblation, analyzeSampling, analyzeScaling, type AblationSummary,
 import { readStudyResults, STUDY_NAMES, StudyResultsError, type SamplingRow, type StudyMeta, type StudyName, type StudyResults, type TrainingRow } from "./report-rows.js";
 import { ablationSpec, fidVsComputeSpec, fidVsGflopsSpec, fidVsStepsSpec, renderVegaLite, samplingComputeSpec, type VegaLiteSpec } from "./plots.js";
 
+// The report's parts, exported for the library (src/study/index.ts) and tests.
+export { CorrelationError, mean, pearson, ranks, spearman } from "./stats.js";
+export {
+  analyzeAblation,
+  analyzeSampling,
+  analyzeScaling,
+  hypothesis1,
+  hypothesis2,
+  hypothesis3,
+  type AblationSummary,
+  type CatchUp,
+  type ConfigSummary,
+  type Correlations,
+  type CurvePoint,
+  type HypothesisResult,
+  type SamplingCurve,
+  type SamplingSummary,
+  type ScalingSummary,
+  type StudySummary,
+  type Verdict,
+} from "./report-analysis.js";
+export { parseStudyRows, readStudyMeta, readStudyResults, StudyResultsError, validateRow, type StudyMeta, type StudyResults, type StudyRowConfig, type TrainingRow } from "./report-rows.js";
+export { ablationData, ablationSpec, fidVsComputeSpec, fidVsGflopsSpec, fidVsStepsSpec, finalData, renderVegaLite, samplingComputeSpec, samplingData, scalingCurveData, type RenderedPlot, type VegaLiteSpec } from "./plots.js";
+
 export interface StudyReportOptions {
   /** The results folder holding `<study>/runs/*.jsonl` (default `docs/studies`). */
   results?: string;
@@ -139,9 +163,9 @@ export function plotSpecs(s: StudySummary): [keyof typeof PLOT_CAPTIONS, VegaLit
 
 const f2 = (x: number) => x.toFixed(2);
 const f3 = (x: number | null) => (x === null ? "n/a" : x.toFixed(3));
-/** Gflops with 4 significant digits; large values as 1.234e8. */
-const gf = (x: number) => (x >= 1e5 ? x.toExponential(3).replace("e+", "e") : String(Number(x.toPrecision(4))));
 const int = (x: number) => x.toLocaleString("en-US");
+/** Gflops: 4 significant digits below 1000, whole numbers up to 10⁷, then 1.234e8. */
+const gf = (x: number) => (x >= 1e7 ? x.toExponential(3).replace("e+", "e") : x >= 1000 ? int(Math.round(x)) : String(Number(x.toPrecision(4))));
 const cell = (s: string) => s.replaceAll("|", "\\|");
 const href = (p: string) => p.split("/").map(encodeURIComponent).join("/");
 
