@@ -105,7 +105,7 @@ function scalingCurves(s: ScalingSummary, x: Record<string, unknown>, title: str
 export function fidVsStepsSpec(s: ScalingSummary): VegaLiteSpec {
   return scalingCurves(
     s,
-    { field: "step", type: "quantitative", title: "training step", scale: { nice: false } },
+    { field: "step", type: "quantitative", title: "training step", scale: { nice: false, padding: 12 } },
     "Scaling: FID along training, per config",
     [`${s.configs.length} configs; colour: size (width × depth), marker and dash: patch size (tokens per image)`],
   );
@@ -186,7 +186,7 @@ export function ablationSpec(s: AblationSummary): VegaLiteSpec {
   const labels = s.blocks.map((b) => b.label);
   const palette = ["#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22"];
   const color = { field: "block", type: "nominal", sort: labels, scale: { domain: labels, range: s.blocks.map((b, i) => BLOCK_COLORS[b.config.block] ?? palette[i % palette.length]) }, title: "block", legend: { orient: "right", symbolType: "stroke" } };
-  const x = { field: "step", type: "quantitative", title: "training step", scale: { nice: false } };
+  const x = { field: "step", type: "quantitative", title: "training step", scale: { nice: false, padding: 12 } };
   const y = { field: "fid", type: "quantitative", title: "FID-FMNIST (EMA, no guidance; lower is better)", scale: { zero: false, nice: true } };
   const seeds = s.blocks.flatMap((b) => b.curve.flatMap((p) => p.fids.map((fid) => ({ block: b.label, step: p.step, fid }))));
   const maxSeeds = Math.max(...s.blocks.flatMap((b) => b.curve.map((p) => p.n)));
