@@ -11,7 +11,8 @@ import { registerBench } from "../../src/cli/bench.js";
 import { registerConvert } from "../../src/cli/convert.js";
 import { registerExport } from "../../src/cli/export.js";
 import { registerFlops } from "../../src/cli/flops.js";
-import { runForwardCommand } from "../../src/cli/forward.js";
+import { forwardFile } from "../../src/model/forward-file.js";
+import { configFromJson } from "../../src/model/config.js";
 import { flopsTable } from "../../src/model/flops.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../../src/io/safetensors.js";
 import { FIXTURE_ROOT, fixtureCases, REPO_FIXTURE_ROOT } from "../fixture-root.js";
@@ -118,6 +119,7 @@ describe("dit command line", () => {
   });
 
   const models = fixtureCases("dit-reference/models");
+  const configOf = (dir: string) => configFromJson(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>, join(dir, "config.json"));
   // tiny_p2 and nosigma where the root has them, else its first case
   const forwardCases = models.filter((m) => m === "tiny_p2" || m === "nosigma");
   if (models.length === 0) it("forward on a fixture", { skip: `no cases under ${join(FIXTURE_ROOT, "dit-reference/models")}` }, () => {});
@@ -128,7 +130,7 @@ describe("dit command line", () => {
       const plain = join(tmp, `${name}-in.safetensors`);
       writeSafetensors(plain, { x: io.get("input.x")!, t: io.get("input.t")!, y: io.get("input.y")! });
       const out1 = join(tmp, `${name}-out.safetensors`);
-      await runForwardCommand({ weights: join(dir, "weights.safetensors"), config: join(dir, "config.json"), inputs: plain, out: out1, quiet: true });
+      await forwardFile({ weights: join(dir, "weights.safetensors"), config: configOf(dir), inputs: plain, out: out1 });
       const f = readSafetensors(out1).tensors.get("forward")!;
       assert.ok(relErr(toFloat32(f.data), toFloat32(io.get("out.forward")!.data)) <= 1e-5);
 
@@ -151,7 +153,7 @@ describe("dit command line", () => {
     const bad = join(tmp, "noy.safetensors");
     writeSafetensors(bad, { x: io.get("input.x")!, t: io.get("input.t")! });
     await assert.rejects(
-      runForwardCommand({ weights: join(dir, "weights.safetensors"), config: join(dir, "config.json"), inputs: bad, out: join(tmp, "never.safetensors"), quiet: true }),
+      forwardFile({ weights: join(dir, "weights.safetensors"), config: configOf(dir), inputs: bad, out: join(tmp, "never.safetensors") }),
       /missing tensor 'y'/,
     );
     assert.throws(() => readFileSync(join(tmp, "never.safetensors")));

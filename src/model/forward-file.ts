@@ -1,0 +1,61 @@
+/**
+ * Run a DiT on tensors from a safetensors file and write its outputs to
+ * another: the file-to-file check behind `dit forward`, for comparing a
+ * converted checkpoint against outputs of the official PyTorch model.
+ */
+import { readSafetensors, toFloat32, toInt32, writeSafetensors, type StTensor } from "../io/safetensors.js";
+import { loadStateDict } from "../io/state-dict.js";
+import { Tensor } from "../runtime/tensor.js";
+import { isConditional, type DiTConfig } from "./config.js";
+import type { CfgMode } from "./guidance.js";
+import { DiT } from "./runner.js";
+
+export interface ForwardFileOptions {
+  config: DiTConfig;
+  /** Weights file (.safetensors or a PyTorch .pt checkpoint, official names). */
+  weights: string;
+  /** safetensors with x (N, C, H, W) F32, t (N), y (N) for class-conditional models, optional cfg_scale (one value). */
+  inputs: string;
+  /** Output safetensors: `forward`, and `forward_with_cfg` when the inputs hold cfg_scale. Written atomically. */
+  out: string;
+  /** Guidance on the first 3 channels as the official code ("official", default) or on all channels. */
+  cfgMode?: CfgMode;
+  /** Called after each DiT block of the plain forward (for a progress bar). */
+  onBlock?: () => void;
+}
+
+/** Run forward (and forward_with_cfg when the inputs hold cfg_scale); returns the names written. */
+export async function forwardFile(o: ForwardFileOptions): Promise<string[]> {
+  const { config } = o;
+  const { tensors } = readSafetensors(o.inputs);
+  const need = (k: string): StTensor => {
+    const t = tensors.get(k);
+    if (!t) throw new Error(`${o.inputs}: missing tensor '${k}' (expected x (N,C,H,W) float32, t (N), y (N) int64${isConditional(config) ? "" : " (unconditional: y optional)"})`);
+    return t;
+  };
+  const xs = need("x");
+  if (xs.dtype !== "F32") throw new Error(`${o.inputs}: x must be F32, got ${xs.dtype}`);
+  const x = new Tensor(toFloat32(xs.data), xs.shape); // (N, C, H, W)
+  const ts = need("t");
+  const t = new Tensor(toFloat32(ts.data), ts.shape); // (N)
+  const y = isConditional(config) ? new Tensor(toInt32(need("y").data, "y"), need("y").shape) : undefined; // (N)
+  const scale = tensors.get("cfg_scale");
+  if (scale) {
+    if (scale.data.length !== 1) throw new Error(`${o.inputs}: cfg_scale must hold one value, got shape [${scale.shape}]`);
+    if (!y) throw new Error(`${o.inputs}: cfg_scale given but the model is unconditional`);
+  }
+  const model = new DiT(config, loadStateDict(o.weights));
+  const out = new Map<string, { data: Float32Array; shape: number[] }>();
+  try {
+    const f = await model.forward(x, t, y, { onBlock: o.onBlock });
+    out.set("forward", { data: f.data as Float32Array, shape: f.shape });
+    if (scale) {
+      const g = await model.forwardWithCfg(x, t, y!, Number(toFloat32(scale.data)[0]), o.cfgMode ?? "official");
+      out.set("forward_with_cfg", { data: g.data as Float32Array, shape: g.shape });
+    }
+  } finally {
+    await model.dispose();
+  }
+  writeSafetensors(o.out, out, { producer: "dit-ts forward", cfg_mode: o.cfgMode ?? "official" });
+  return [...out.keys()];
+}
