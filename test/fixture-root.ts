@@ -85,3 +85,14 @@ export function fixtureSkip(...rel: string[]): string | false {
   const absent = rel.filter((r) => !existsSync(join(FIXTURE_ROOT, r)));
   return absent.length === 0 ? false : `no ${absent.join(", ")} under ${FIXTURE_ROOT}`;
 }
+
+/**
+ * A `skip` option for one case of a family: false when every file of the case
+ * (`dir` absolute, `files` relative to it) exists, otherwise a reason naming
+ * the absent ones, so a root holding half a case skips it by name instead of
+ * crashing.
+ */
+export function caseSkip(dir: string, files: readonly string[]): string | false {
+  const absent = files.filter((f) => !existsSync(join(dir, f)));
+  return absent.length === 0 ? false : `incomplete case ${dir}: no ${absent.join(", ")}`;
+}
