@@ -23,7 +23,7 @@ interface StudyCliOpts {
 const ABOUT: Record<Exclude<StudyName, never>, string> = {
   scaling: "train the scaling grid (sizes S/M/L × patch 4/2/1 on 8×8 Fashion-MNIST latents) with one recipe, FID-FMNIST of the EMA along training (the paper's Figs. 6, 8, 9)",
   ablation: "train the four conditioning blocks (adaLN-Zero, adaLN, cross-attention, in-context) on M/2, 2 seeds each, FID-FMNIST along training (the paper's Fig. 5)",
-  "sampling-compute": "sample the scaling study's final EMA checkpoints with 8 … 256 DDIM steps: FID against sampling compute = Gflops × steps (the paper's Fig. 10)",
+  "sampling-compute": "sample the scaling study's final EMA checkpoints with 8 … 256 DDPM steps (respaced): FID against sampling compute = Gflops × steps (the paper's Fig. 10)",
 };
 
 /** The progress display: runs done / total and the current runs' steps, on one stderr line (a log line per finished run). */

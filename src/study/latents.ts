@@ -4,7 +4,8 @@
  * by every run and study that uses the same data settings.
  */
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FASHION_MNIST_DIR, openImageSource, type ImageSource } from "../data/dataset.js";
 import { extractLatents } from "../data/latents.js";
@@ -48,6 +49,7 @@ export function latentPath(work: string, d: StudyData): string {
  */
 export async function prepareLatents(work: string, d: StudyData, opts: { datasetDir?: string; onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {}): Promise<string> {
   const out = latentPath(work, d);
+  mkdirSync(dirname(out), { recursive: true });
   const full = openImageSource(opts.datasetDir ?? FASHION_MNIST_DIR, { split: d.split, imageSize: 32, classNames: "fashion-mnist" });
   const src = d.images === null ? full : firstImages(full, d.images);
   const r = await extractLatents({ dataset: src, vae: packagePath(d.vae), out, batchSize: 64, onProgress: opts.onProgress, signal: opts.signal });

@@ -155,22 +155,49 @@ const GRID: StudyGrid = { per_class: 8, sampler: "dpm++", steps: 25, cfg_scale: 
 const ALL_DATA: StudyData = { dataset: "fashion-mnist", split: "train", images: null, vae: BUNDLED_VAE };
 
 /*
- * Calibration of the full presets (2-core AMD EPYC, the project machine, while two other
- * jobs shared the cores — an idle machine is faster): see CALIBRATION below.
+ * Calibration of the full presets, measured on the project machine (2-core AMD EPYC, Node 20.20,
+ * ONNX Runtime 1.30) while other jobs kept the load average at 4–6, i.e. pessimistic. Per config:
+ * seconds per training step of 64 (fused step, after compilation), and seconds for a FID
+ * evaluation of 100 samples × 25 DPM-Solver++ steps (sampling, VAE decode, features):
+ *
+ *   config  Gflops    s/step(64)  eval 100×25      config  Gflops    s/step(64)  eval 100×25
+ *   S/4     0.00097   0.043        3.9 s           M/1     0.0827    1.20        13.5 s
+ *   S/2     0.00346   0.104        3.7 s           L/4     0.0163    0.398        4.5 s
+ *   S/1     0.0149    0.363        8.9 s           L/2     0.0595    1.03        12.2 s
+ *   M/4     0.00552   0.206        4.0 s           L/1     0.241     3.02        39.1 s
+ *   M/2     0.0201    0.380        5.6 s           (sum over the 9: 6.75 s/step, 95 s/eval)
+ *
+ * DDPM sampling of 64 images, 8 vs 64 steps: S/4 1.4 / 1.6 s, M/2 2.4 / 6.5 s, L/1 7.3 / 44.8 s,
+ * i.e. about 50 ms per Gflop per sample-step plus ~1.4 s per 64 images (decode, features).
+ *
+ * Estimates on this machine under that load (an idle machine is faster):
+ * - scaling: 1200 steps × 6.75 s = 8100 s, 4 evaluations × ~450 s (500 samples) = 1800 s,
+ *   grids ~80 s: ≈ 10,000 s ≈ 2.8 h (budget 3 h);
+ * - ablation (M/2, 4 blocks × 2 seeds): 8 × 1600 steps × ~0.40 s = 5100 s, 32 evaluations ×
+ *   ~28 s = 900 s, grids ~40 s: ≈ 6000 s ≈ 1.7 h (budget 2 h);
+ * - sampling-compute: 200 samples × (8 + 16 + … + 256 = 504 steps) × 0.445 Gflops (the grid's
+ *   sum) × 50 ms/Gflop ≈ 2200 s, plus 54 × ~4.4 s decode/features: ≈ 2450 s ≈ 41 min (budget 1 h).
  */
-const FULL_RECIPE: StudyRecipe = { steps: 2000, batch_size: 64, lr: 5e-4, ema_decay: 0.9995, ema_warmup: true, ckpt_every: 250 };
-const FULL_EVAL: StudyEval = { ...EVAL_BASE, every: 500, samples: 500 };
+const SCALING_RECIPE: StudyRecipe = { steps: 1200, batch_size: 64, lr: 5e-4, ema_decay: 0.9995, ema_warmup: true, ckpt_every: 150 };
+const SCALING_EVAL: StudyEval = { ...EVAL_BASE, every: 300, samples: 500 };
+const ABLATION_RECIPE: StudyRecipe = { ...SCALING_RECIPE, steps: 1600, ckpt_every: 200 };
+const ABLATION_EVAL: StudyEval = { ...SCALING_EVAL, every: 400 };
 
-/* The smoke presets: tiny sizes, steps and samples, for the tests (each study ≲ 1.5 min on 2 loaded cores). */
+/*
+ * The smoke presets: the same structure at toy size (3 sizes × 3 patches; 4 blocks × 2 seeds),
+ * 8 steps of 8 latents, FID of 20 samples at 4 points, for the tests and CI.
+ */
 const SMOKE_DATA: StudyData = { ...ALL_DATA, images: 256 };
-const SMOKE_RECIPE: StudyRecipe = { steps: 4, batch_size: 8, lr: 5e-4, ema_decay: 0.9995, ema_warmup: true, ckpt_every: 2 };
+const SMOKE_RECIPE: StudyRecipe = { steps: 8, batch_size: 8, lr: 5e-4, ema_decay: 0.9995, ema_warmup: true, ckpt_every: 2 };
 const SMOKE_EVAL: StudyEval = { ...EVAL_BASE, every: 2, samples: 20, steps: 4 };
 const SMOKE_GRID: StudyGrid = { ...GRID, per_class: 2, steps: 4 };
+const SMOKE_SIZES = [
+  { size: "T", depth: 1, hidden: 32, heads: 2 },
+  { size: "U", depth: 2, hidden: 32, heads: 2 },
+  { size: "V", depth: 2, hidden: 64, heads: 2 },
+] as const;
 function smokeScalingGrid(): StudyConfig[] {
-  return [
-    { size: "T", depth: 1, hidden: 32, heads: 2 },
-    { size: "U", depth: 2, hidden: 64, heads: 2 },
-  ].flatMap((s) => [4, 2].map((p) => studyConfig(s.size, s.depth, s.hidden, s.heads, p)));
+  return SMOKE_SIZES.flatMap((s) => SCALING_PATCHES.map((p) => studyConfig(s.size, s.depth, s.hidden, s.heads, p)));
 }
 
 function trainSettings(study: "scaling" | "ablation", preset: PresetName): TrainStudySettings {
@@ -179,7 +206,8 @@ function trainSettings(study: "scaling" | "ablation", preset: PresetName): Train
     return { study, preset, data: SMOKE_DATA, configs, seeds: study === "scaling" ? [0] : [0, 1], recipe: SMOKE_RECIPE, eval: SMOKE_EVAL, grid: SMOKE_GRID };
   }
   const configs = study === "scaling" ? scalingGrid() : ablationGrid();
-  return { study, preset, data: ALL_DATA, configs, seeds: study === "scaling" ? [0] : [0, 1], recipe: FULL_RECIPE, eval: FULL_EVAL, grid: GRID };
+  if (study === "scaling") return { study, preset, data: ALL_DATA, configs, seeds: [0], recipe: SCALING_RECIPE, eval: SCALING_EVAL, grid: GRID };
+  return { study, preset, data: ALL_DATA, configs, seeds: [0, 1], recipe: ABLATION_RECIPE, eval: ABLATION_EVAL, grid: GRID };
 }
 
 /** The settings of a study preset. */
@@ -192,9 +220,9 @@ export function studySettings(study: StudyName, preset: PresetName = "full"): St
     study,
     preset,
     scaling,
-    sampler: "ddim",
+    sampler: "ddpm", // DDPM on respaced timesteps, as the paper's Fig. 10 (DDIM needs steps that divide 1000)
     sampling_steps: preset === "smoke" ? [2, 4] : [8, 16, 32, 64, 128, 256],
-    samples: preset === "smoke" ? 20 : 250,
+    samples: preset === "smoke" ? 20 : 200,
     seed: 0,
     net: "fmnist",
     reference: "fashion-mnist test",
