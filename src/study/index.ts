@@ -4,7 +4,7 @@ export { firstImages, latentPath, packagePath, prepareLatents } from "./latents.
 export { ditVersion, machineInfo, type MachineInfo } from "./machine.js";
 export { checkSameSettings, gitCommitFiles, ResultsFolder, settingsDiff, WorkFolder, type Sitting, type StudyFile } from "./results.js";
 export { parseRows, rowsToJsonl, trainComputeGflops, type SamplingRow, type StudyRow, type TrainRow } from "./rows.js";
-export { runOne, runStudy, type RunContext, type StudyOptions, type StudyProgress, type StudyResult, type WorkerJob } from "./runner.js";
+export { runOne, runStudy, studyWeights, type RunContext, type StudyOptions, type StudyProgress, type StudyResult, type WorkerJob } from "./runner.js";
 export { samplingStudyRun, type SamplingRunOptions } from "./sampling-run.js";
 export {
   BUNDLED_VAE,
@@ -28,6 +28,7 @@ export {
   type StudyName,
   type StudyRecipe,
   type StudySettings,
+  type StudyWeights,
   type TrainStudySettings,
 } from "./settings.js";
 export { rowsFromLog, trainStudyRun, type RunOutcome, type TrainRunOptions } from "./train-run.js";

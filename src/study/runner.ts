@@ -11,13 +11,16 @@ import { availableParallelism } from "node:os";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FASHION_MNIST_DIR } from "../data/dataset.js";
+import { fileWeightsKey } from "../eval/fmnist-network.js";
+import { openFeatureNetwork } from "../eval/networks.js";
+import { resolveVaePath } from "../vae/load.js";
 import { StudyError } from "./errors.js";
-import { prepareLatents } from "./latents.js";
+import { packagePath, prepareLatents } from "./latents.js";
 import { machineInfo } from "./machine.js";
 import { checkSameSettings, gitCommitFiles, ResultsFolder, WorkFolder } from "./results.js";
 import type { StudyRow } from "./rows.js";
 import { samplingStudyRun } from "./sampling-run.js";
-import { checkSettings, studyRuns, studySettings, type PresetName, type RunSpec, type StudyName, type StudySettings } from "./settings.js";
+import { checkSettings, studyRuns, studySettings, type PresetName, type RunSpec, type StudyName, type StudySettings, type StudyWeights } from "./settings.js";
 import { trainStudyRun } from "./train-run.js";
 
 /** Progress events of a study (the CLI draws its display from them). */
@@ -203,11 +206,24 @@ async function runWorkers(ctx: RunContext, pending: RunSpec[], k: number, finish
   return !stopped;
 }
 
+/** The identities of the VAE and the FID network weights (StudyWeights): the first 16 hex digits of their files' SHA-256. */
+export async function studyWeights(s: StudySettings): Promise<StudyWeights> {
+  const t = s.study === "sampling-compute" ? s.scaling : s;
+  const net = await openFeatureNetwork(t.eval.net);
+  try {
+    return { vae: fileWeightsKey(resolveVaePath(packagePath(t.data.vae)).weightsPath), eval_net: `${net.name}:${net.weightsKey}` };
+  } finally {
+    await net.dispose();
+  }
+}
+
 /** Run a study; see the module comment. */
 export async function runStudy(name: StudyName, opts: StudyOptions = {}): Promise<StudyResult> {
-  const settings = opts.settings ?? studySettings(name, opts.preset ?? "full");
-  if (settings.study !== name) throw new StudyError(`settings of study '${settings.study}' given to '${name}'`);
-  checkSettings(settings);
+  const given = opts.settings ?? studySettings(name, opts.preset ?? "full");
+  if (given.study !== name) throw new StudyError(`settings of study '${given.study}' given to '${name}'`);
+  checkSettings(given);
+  const weights = await studyWeights(given);
+  const settings: StudySettings = given.study === "sampling-compute" ? { ...given, weights, scaling: { ...given.scaling, weights } } : { ...given, weights };
   const workers = opts.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 1) throw new StudyError(`workers must be a positive integer, got ${workers}`);
   const workRoot = opts.work ?? join("out", "studies");
@@ -227,8 +243,8 @@ export async function runStudy(name: StudyName, opts: StudyOptions = {}): Promis
   if (pending.length === 0) return out;
 
   const command = opts.command ?? ["dit", ...process.argv.slice(2)].join(" ");
+  work.open(settings); // a work folder trained with other settings is refused before the results folder records this sitting
   results.open(settings, { command, machine: machineInfo(), started: new Date().toISOString() });
-  work.open(settings);
   let latents = "";
   if (settings.study === "sampling-compute") {
     const stored = join(scalingWork.dir, "settings.json");

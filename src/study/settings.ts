@@ -73,6 +73,16 @@ export interface StudyGrid {
   seed: number;
 }
 
+/**
+ * The weights a study's numbers depend on besides its own (SHA-256 prefixes of the
+ * files, as the FID cache keys them): the VAE and the FID feature network. `runStudy`
+ * fills them in, so results made with a retrained classifier or VAE are refused, not mixed.
+ */
+export interface StudyWeights {
+  vae: string;
+  eval_net: string;
+}
+
 /** `dit study scaling` / `ablation`: train every config × seed with one recipe, FID along training. */
 export interface TrainStudySettings {
   study: "scaling" | "ablation";
@@ -83,6 +93,8 @@ export interface TrainStudySettings {
   recipe: StudyRecipe;
   eval: StudyEval;
   grid: StudyGrid;
+  /** Filled in by runStudy (studyWeights). */
+  weights?: StudyWeights;
 }
 
 /** `dit study sampling-compute`: the scaling grid's final EMA checkpoints, sampled with more and more steps. */
@@ -98,6 +110,8 @@ export interface SamplingStudySettings {
   net: "fmnist";
   reference: "fashion-mnist test";
   cfg_scale: 1;
+  /** Filled in by runStudy (studyWeights). */
+  weights?: StudyWeights;
 }
 
 export type StudySettings = TrainStudySettings | SamplingStudySettings;

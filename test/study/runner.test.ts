@@ -6,17 +6,20 @@
  * as an uninterrupted one, workers, and the timing budget of the smoke presets.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { FASHION_MNIST_DIR } from "../../src/data/dataset.js";
 import { DEFAULTS, validateConfig } from "../../src/model/config.js";
 import { countParams, gflops } from "../../src/model/flops.js";
-import { checkpointPath } from "../../src/train/checkpoint.js";
+import { checkpointPath, loadCheckpoint } from "../../src/train/checkpoint.js";
 import { runStudy, StudyError, studyRuns, studySettings, StudySettingsError, type SamplingRow, type SamplingStudySettings, type StudyName, type StudyRow, type TrainRow, type TrainStudySettings } from "../../src/study/index.js";
 import { smokeStudies } from "./smoke-results.js";
 
+const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const haveData = existsSync(join(FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")) && existsSync(join(FASHION_MNIST_DIR, "t10k-images-idx3-ubyte.gz"));
 const skip = haveData ? false : `Fashion-MNIST not found in ${FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)`;
 
@@ -79,8 +82,9 @@ describe("dit study: smoke presets end to end", { skip }, () => {
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  it("each smoke study takes ≤ 3 min, together ≤ 6 min", () => {
+  it("each smoke study takes ≤ 3 min, together ≤ 6 min", (ctx) => {
     const t = Object.fromEntries(Object.entries(smoke).map(([k, v]) => [k, Math.round(v.seconds)]));
+    ctx.diagnostic(`seconds: ${JSON.stringify(t)}`);
     for (const [k, v] of Object.entries(smoke)) assert.ok(v.seconds <= 180, `${k}: ${v.seconds.toFixed(0)} s > 180 s (${JSON.stringify(t)})`);
     const total = Object.values(smoke).reduce((a, v) => a + v.seconds, 0);
     assert.ok(total <= 360, `together ${total.toFixed(0)} s > 360 s (${JSON.stringify(t)})`);
@@ -127,7 +131,10 @@ describe("dit study: smoke presets end to end", { skip }, () => {
 
   it("study.json records the settings, the command and the machine", () => {
     const f = JSON.parse(readFileSync(join(results, "scaling", "study.json"), "utf8")) as { settings: unknown; command: string; machine: { cpu: string; cores: number; node: string; dit_ts: string }; sittings: unknown[] };
-    assert.deepEqual(f.settings, studySettings("scaling", "smoke"));
+    const w = (f.settings as TrainStudySettings).weights;
+    assert.match(w?.vae ?? "", /^[0-9a-f]{16}$/);
+    assert.match(w?.eval_net ?? "", /^fmnist:[0-9a-f]{16}$/);
+    assert.deepEqual(f.settings, { ...studySettings("scaling", "smoke"), weights: w });
     assert.equal(f.command, "dit study scaling --preset smoke");
     assert.equal(f.machine.node, process.version);
     assert.ok(f.machine.cpu.length > 0 && f.machine.cores >= 1 && f.machine.dit_ts.length > 0);
@@ -151,12 +158,58 @@ describe("dit study: smoke presets end to end", { skip }, () => {
     await assert.rejects(runStudy("scaling", { settings: steps, work: join(root, "other-work"), results }), (e: unknown) => e instanceof StudySettingsError && e.setting === "recipe.steps" && /recipe\.steps is 8 there, 16 here/.test(e.message));
     const width = { ...s, configs: s.configs.map((c, i) => (i === 4 ? { ...c, hidden_size: 48 } : c)) };
     await assert.rejects(runStudy("scaling", { settings: width, work: join(root, "other-work"), results }), (e: unknown) => e instanceof StudySettingsError && e.setting === "configs[4].hidden_size");
+    // results made with other weights of the FID network (a retrained classifier)
+    const other = join(root, "other-net", "scaling");
+    mkdirSync(other, { recursive: true });
+    const f = JSON.parse(readFileSync(join(results, "scaling", "study.json"), "utf8")) as { settings: TrainStudySettings };
+    writeFileSync(join(other, "study.json"), JSON.stringify({ ...f, settings: { ...f.settings, weights: { ...f.settings.weights!, eval_net: "fmnist:0000000000000000" } } }));
+    await assert.rejects(runStudy("scaling", { preset: "smoke", work: join(root, "other-work"), results: join(root, "other-net") }), (e: unknown) => e instanceof StudySettingsError && e.setting === "weights.eval_net");
     // and a work folder trained with other settings
     await assert.rejects(runStudy("scaling", { settings: steps, work, results: join(root, "other-results") }), (e: unknown) => e instanceof StudySettingsError && e.setting === "recipe.steps" && e.folder === join(work, "scaling"));
+    assert.equal(existsSync(join(root, "other-results", "scaling", "study.json")), false, "a refused study writes nothing");
   });
 
   it("sampling-compute without the scaling checkpoints says which run to train", async () => {
     await assert.rejects(runStudy("sampling-compute", { preset: "smoke", work: join(root, "empty-work"), results: join(root, "empty-results") }), (e: unknown) => e instanceof StudyError && /scaling run T-4-seed0/.test(e.message) && /dit study scaling --preset smoke/.test(e.message));
+  });
+
+  it("the CLI: --help on each study, --json of a finished study (skipped, nothing run)", () => {
+    const cli = (args: string[]) => spawnSync(process.execPath, ["--import", "tsx", MAIN, ...args], { encoding: "utf8", timeout: 60_000 });
+    for (const study of ["scaling", "ablation", "sampling-compute"]) {
+      const h = cli(["study", study, "--help"]);
+      assert.equal(h.status, 0, h.stderr);
+      assert.match(h.stdout, /--preset <name>/);
+      assert.match(h.stdout, /--workers <k>/);
+      assert.match(h.stdout, /--git-commit/);
+    }
+    const r = cli(["study", "ablation", "--preset", "smoke", "--work", work, "--results", results, "--json"]);
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as { study: string; preset: string; total: number; skipped: string[]; finished: string[]; stopped: boolean };
+    assert.deepEqual([j.study, j.preset, j.total, j.skipped.length, j.finished.length, j.stopped], ["ablation", "smoke", 8, 8, 0, false]);
+    const bad = cli(["study", "scaling", "--preset", "huge"]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /full, smoke/);
+  });
+
+  it("--git-commit commits each finished run's rows, grid and study.json, and nothing else", async () => {
+    const repo = join(root, "repo");
+    const git = (...args: string[]) => execFileSync("git", args, { cwd: repo, encoding: "utf8" });
+    mkdirSync(repo);
+    git("init", "-q");
+    git("config", "user.email", "test@example.com");
+    git("config", "user.name", "test");
+    writeFileSync(join(repo, "other.txt"), "someone else's file\n");
+    git("add", "other.txt");
+    git("commit", "-q", "-m", "base");
+    writeFileSync(join(repo, "other.txt"), "someone else's uncommitted work\n");
+    const s = studySettings("scaling", "smoke") as TrainStudySettings;
+    const two: TrainStudySettings = { ...s, configs: s.configs.slice(0, 2) };
+    const r = await runStudy("scaling", { settings: two, work: join(root, "git-work"), results: join(repo, "docs", "studies"), gitCommit: true });
+    assert.deepEqual(r.finished, ["T-4-seed0", "T-2-seed0"]);
+    assert.equal(git("log", "--format=%s").trim().split("\n").length, 3, "one commit per finished run");
+    assert.deepEqual(git("show", "--name-only", "--format=", "HEAD").trim().split("\n").sort(), ["docs/studies/scaling/grids/T-2-seed0.png", "docs/studies/scaling/runs/T-2-seed0.jsonl"]);
+    assert.deepEqual(git("show", "--name-only", "--format=", "HEAD~1").trim().split("\n").sort(), ["docs/studies/scaling/grids/T-4-seed0.png", "docs/studies/scaling/runs/T-4-seed0.jsonl", "docs/studies/scaling/study.json"]);
+    assert.equal(git("status", "--porcelain").trim(), "M other.txt", "others' work stays uncommitted");
   });
 
   it("with the work folder gone, committed results still count as done", async () => {
@@ -169,7 +222,7 @@ describe("dit study: smoke presets end to end", { skip }, () => {
     assert.equal(existsSync(work), false, "nothing was trained or extracted");
   });
 
-  it("an interrupted run resumes from its checkpoint to the uninterrupted run's FIDs", async () => {
+  it("an interrupted run resumes from its checkpoint to the uninterrupted run's weights and FIDs", async () => {
     const s = studySettings("scaling", "smoke") as TrainStudySettings;
     const one: TrainStudySettings = { ...s, configs: [s.configs[1]!] }; // T/2 alone: another study folder
     const w = join(root, "resume-work");
@@ -184,8 +237,14 @@ describe("dit study: smoke presets end to end", { skip }, () => {
     const second = await runStudy("scaling", { settings: one, work: w, results: res, onProgress: (e) => e.kind === "step" && steps.push(e.step) });
     assert.deepEqual(second.finished, ["T-2-seed0"]);
     assert.deepEqual(steps, [6, 7, 8], "continued after step 5, not from scratch");
+    // the same run uninterrupted, now (the FID network is the same for both)
+    await runStudy("scaling", { settings: one, work: join(root, "twin-work"), results: join(root, "twin-results") });
+    const ema = (dir: string) => loadCheckpoint(checkpointPath(join(dir, "scaling", "T-2-seed0"), 8)).state.ema;
+    const [a, b] = [ema(w), ema(join(root, "twin-work"))];
+    assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+    for (const [k, t] of a) assert.deepEqual(Array.from(t.data as Float32Array), Array.from(b.get(k)!.data as Float32Array), `EMA ${k} bit-identical`);
     const resumed = studyRowsOf(res, "T-2-seed0");
-    const straight = smoke.scaling.rows.filter((r) => r.run === "T-2-seed0") as TrainRow[];
+    const straight = studyRowsOf(join(root, "twin-results"), "T-2-seed0");
     assert.deepEqual(resumed.map((r) => r.step), straight.map((r) => r.step));
     for (const [i, r] of resumed.entries()) assert.ok(Math.abs(r.fid - straight[i]!.fid) <= 1e-6 * straight[i]!.fid, `step ${r.step}: FID ${r.fid} resumed, ${straight[i]!.fid} uninterrupted`);
   });
