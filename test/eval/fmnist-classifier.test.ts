@@ -33,12 +33,13 @@ test("shipped classifier: logits/features shapes", { skip: existsSync(FMNIST_CLA
 });
 
 const haveData = existsSync(FASHION_MNIST_DIR);
-// The shipped weights reach 91.47 % on all 10000 test images (below the 92 % target) and
-// 92.8 % on the first 1000; this guards against a regression, not the target.
-test("shipped classifier: accuracy ≥ 0.91 on the first 1000 test images", { skip: !existsSync(FMNIST_CLASSIFIER_PATH) ? `no weights at ${FMNIST_CLASSIFIER_PATH}` : !haveData ? `no Fashion-MNIST at ${FASHION_MNIST_DIR}` : false }, async () => {
+// The issue's target: ≥ 92 % on the whole test split (the shipped weights: 92.47 %, their card).
+test("shipped classifier: accuracy ≥ 92 % on all 10000 test images", { skip: !existsSync(FMNIST_CLASSIFIER_PATH) ? `no weights at ${FMNIST_CLASSIFIER_PATH}` : !haveData ? `no Fashion-MNIST at ${FASHION_MNIST_DIR}` : false }, async () => {
   const ds = openDataset(FASHION_MNIST_DIR, { split: "test" });
-  const n = 1000;
-  const { logits } = await classify(loadFmnistClassifier(), ds.images.subarray(0, n * 32 * 32), n);
-  const acc = classifierAccuracy(logits, ds.labels.subarray(0, n));
-  assert.ok(acc.accuracy >= 0.91, `accuracy ${acc.accuracy}`);
+  const n = ds.shape[0];
+  assert.equal(n, 10000);
+  const { logits } = await classify(loadFmnistClassifier(), ds.images, n);
+  const acc = classifierAccuracy(logits, ds.labels);
+  assert.ok(acc.accuracy >= 0.92, `accuracy ${acc.accuracy}`);
+  assert.equal(acc.accuracy.toFixed(4), loadFmnistClassifier().metadata.test_accuracy, "the accuracy the weights' metadata records");
 });
