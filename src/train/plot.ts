@@ -16,6 +16,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../io/atomic-file.js";
 import type { LogRecord } from "./train.js";
+import { renderVegaLite, type RenderedPlot } from "../util/vega-render.js";
 
 /** The series the chart can draw (fields of `LogRecord`). */
 export const LOSS_SERIES = ["loss", "mse", "vb"] as const;
@@ -157,24 +158,8 @@ export function lossChartSpec(records: readonly (Partial<LogRecord> & { step: nu
   };
 }
 
-/** Common font files (Debian's fonts-dejavu-core first). */
-const FONT_CANDIDATES: [string, string][] = [
-  ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVu Sans"],
-  ["/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf", "Liberation Sans"],
-  ["/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf", "Noto Sans"],
-  ["/Library/Fonts/Arial.ttf", "Arial"],
-  ["/System/Library/Fonts/Supplemental/Arial.ttf", "Arial"],
-  ["C:\\Windows\\Fonts\\arial.ttf", "Arial"],
-];
-
-export interface RenderedChart {
-  png: Uint8Array;
-  width: number;
-  height: number;
-  svg: string;
-  /** E.g. no font found (the text is then missing from the PNG). */
-  warnings: string[];
-}
+/** The rendered chart: PNG and SVG (see util/vega-render.ts). */
+export type RenderedChart = RenderedPlot;
 
 /** Render the loss chart of `records` to PNG (and SVG). */
 export async function renderLossChart(records: readonly (Partial<LogRecord> & { step: number })[], opts: LossChartOptions = {}): Promise<RenderedChart> {
@@ -185,36 +170,7 @@ export async function renderLossChart(records: readonly (Partial<LogRecord> & { 
     if (v !== undefined && !(Number.isInteger(v) && v >= 100 && v <= 8000)) throw new RangeError(`${k} must be an integer in [100, 8000] pixels, got ${v}`);
   }
   const spec = lossChartSpec(records, opts);
-  const [vega, vl, { Resvg }] = await Promise.all([import("vega"), import("vega-lite"), import("@resvg/resvg-js")]);
-  const compiled = vl.compile(spec as never).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
-  let svg: string;
-  try {
-    svg = await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-  const warnings: string[] = [];
-  let font: { fontFiles: string[]; family: string } | undefined;
-  if (opts.fontFile) {
-    if (!existsSync(opts.fontFile)) throw new Error(`font file not found: ${opts.fontFile}`);
-    font = { fontFiles: [opts.fontFile], family: "" };
-  } else {
-    const hit = FONT_CANDIDATES.find(([p]) => existsSync(p));
-    if (hit) font = { fontFiles: [hit[0]], family: hit[1] };
-    else warnings.push(`no known font file found (${FONT_CANDIDATES[0]![0]}, …): text may be missing; install fonts-dejavu-core or pass a font file`);
-  }
-  const resvg = new Resvg(svg, {
-    fitTo: { mode: "zoom", value: scale },
-    background: "white",
-    font: {
-      loadSystemFonts: true,
-      ...(font ? { fontFiles: font.fontFiles } : {}),
-      ...(font?.family ? { defaultFontFamily: font.family, sansSerifFamily: font.family } : {}),
-    },
-  });
-  const img = resvg.render();
-  return { png: new Uint8Array(img.asPng()), width: img.width, height: img.height, svg, warnings };
+  return renderVegaLite(spec, { scale, fontFile: opts.fontFile });
 }
 
 
