@@ -7,22 +7,19 @@
  * Every input is checked before any model evaluation: classes, step counts,
  * the VAE's latent channels and the image size.
  */
-import { createDiffusion, ditModelFn, dpmSolverSampleLoop, DiT, RespacingError, type CfgMode, type DiTConfig, type GaussianDiffusion, type ModelFn } from "../index.js";
+import { DiT, type CfgMode, type DiTConfig, type GaussianDiffusion } from "../index.js";
 import { Tensor } from "../runtime/tensor.js";
 import { AutoencoderKL } from "../vae/autoencoder.js";
 import { downsampleFactor } from "../vae/config.js";
 import { SampleError } from "./errors.js";
 import { resolveClass, sampleLabels } from "./labels.js";
 import { loadModelSource, type LoadedModel, type ModelSource } from "./model-source.js";
-import { imageRng, initialNoise } from "./noise.js";
+import { DEFAULT_STEPS, SAMPLERS, sampleLatentBatch, samplerDiffusion, type SamplerName } from "./loop.js";
 import { toUint8Hwc } from "./pixels.js";
 import { loadVaeSource, type LoadedVae, type VaeSource } from "./vae-source.js";
 
-export type SamplerName = "ddpm" | "ddim" | "dpm++";
-export const SAMPLERS: readonly SamplerName[] = ["ddpm", "ddim", "dpm++"];
-
-/** Default step counts: 250 for DDPM (official sample.py), 50 for DDIM, 25 for DPM-Solver++ (on log-SNR steps). */
-export const DEFAULT_STEPS: Record<SamplerName, number> = { ddpm: 250, ddim: 50, "dpm++": 25 };
+// The sampler names, default steps and diffusions live in loop.ts (shared with the browser page).
+export { DEFAULT_STEPS, SAMPLERS, samplerDiffusion, type SamplerName };
 
 /** Default guidance scale (official sample.py). */
 export const DEFAULT_CFG_SCALE = 4.0;
@@ -75,6 +72,8 @@ export interface SampleResult {
   /** (N, H, W, C) uint8, pixels clamp(127.5·x + 128, 0, 255) truncated. */
   images: Uint8Array;
   shape: [number, number, number, number];
+  /** The final latents of the sampler (the conditional half), before VAE decoding: (N, C, h, w) float32, the DiT's in_channels × input_size². */
+  latents: Float32Array;
   /** Class label of each image. */
   labels: Int32Array;
   /** The classes asked for, resolved to ids (grid rows); undefined when labels were random. */
@@ -86,19 +85,6 @@ export interface SampleResult {
   cfgScale: number;
   seed: number;
   config: DiTConfig;
-}
-
-/** A sampler's diffusion: DDPM on uniform respacing "N" (sample.py), DDIM on "ddimN", DPM-Solver++ on "logsnrN". */
-export function samplerDiffusion(sampler: SamplerName, steps: number): GaussianDiffusion {
-  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new SampleError(`--num-sampling-steps must be an integer in 1..1000 (the diffusion has 1000 steps), got ${steps}`);
-  if (sampler === "dpm++" && steps < 2) throw new SampleError(`dpm++ needs at least 2 steps, got ${steps}`);
-  const spec = sampler === "ddpm" ? String(steps) : sampler === "ddim" ? `ddim${steps}` : `logsnr${steps}`;
-  try {
-    return createDiffusion(spec);
-  } catch (e) {
-    if (e instanceof RespacingError) throw new SampleError(`${sampler} cannot run ${steps} steps: ${e.message}${sampler === "ddim" ? " (DDIM takes every k-th of the 1000 steps: try e.g. 10, 20, 25, 50, 100, 200, 250)" : ""}`);
-    throw e;
-  }
 }
 
 function positiveInt(name: string, v: number): number {
@@ -212,6 +198,7 @@ export async function runSamplePlan(plan: SamplePlan, onProgress?: (p: SamplePro
   const dit = new DiT(c, m.weights);
   const vae = plan.vae ? new AutoencoderKL(plan.vae.config, plan.vae.weights) : undefined;
   const images = new Uint8Array(N * H * W * C);
+  const latents = new Float32Array(N * per); // (N, C, h, w)
   const batches = Math.ceil(N / plan.batchSize);
   const totalSteps = batches * diffusion.numTimesteps;
   let step = 0;
@@ -219,33 +206,11 @@ export async function runSamplePlan(plan: SamplePlan, onProgress?: (p: SamplePro
     for (let first = 0; first < N; first += plan.batchSize) {
       const B = Math.min(plan.batchSize, N - first);
       const ids = indices.slice(first, first + B);
-      const rows = guided ? 2 * B : B;
-      const shape = [rows, c.inChannels, c.inputSize, c.inputSize];
-      // labels [y; null] with guidance, as sample.py (y_null = num_classes)
-      const y = new Int32Array(rows);
-      y.set(labels.subarray(first, first + B));
-      if (guided) y.fill(c.numClasses, B);
-      const fn: ModelFn = ditModelFn(dit, new Tensor(y, [rows]), guided ? { cfgScale: plan.cfgScale, cfgMode: plan.cfgMode } : {});
-      const counted: ModelFn = async (x, t) => {
-        const out = await fn(x, t);
-        onProgress?.({ step: ++step, totalSteps, images: first, totalImages: N });
-        return out;
-      };
-      let z: Tensor;
-      if (plan.sampler === "dpm++") {
-        const z0 = new Float32Array(B * per);
-        ids.forEach((k, i) => z0.set(initialNoise(seed, k, 1, per), i * per));
-        const noise = new Float32Array(rows * per);
-        noise.set(z0);
-        if (guided) noise.set(z0, B * per); // z = cat([z, z]), as sample.py
-        z = await dpmSolverSampleLoop(diffusion, counted, shape, { noise, clipDenoised: false });
-      } else {
-        // one stream per image; the guidance half repeats the conditional half's streams (z = cat([z, z]))
-        const rowRngs = Array.from({ length: rows }, (_, r) => imageRng(seed, ids[r % B]!));
-        const o = { rowRngs, clipDenoised: false };
-        z = plan.sampler === "ddpm" ? await diffusion.pSampleLoop(counted, shape, o) : await diffusion.ddimSampleLoop(counted, shape, o);
-      }
-      const cond = new Tensor((z.data as Float32Array).slice(0, B * per), [B, c.inChannels, c.inputSize, c.inputSize]); // samples.chunk(2)[0]
+      const zc = await sampleLatentBatch((x, t, y) => dit.forward(x, t, y), { config: c, sampler: plan.sampler, diffusion, seed, cfgScale: guided ? plan.cfgScale : 1, cfgMode: plan.cfgMode, indices: ids, labels: labels.subarray(first, first + B) }, {
+        onStep: () => onProgress?.({ step: ++step, totalSteps, images: first, totalImages: N }),
+      });
+      latents.set(zc, first * per);
+      const cond = new Tensor(zc, [B, c.inChannels, c.inputSize, c.inputSize]);
       let x = cond;
       if (vae) {
         const s = plan.vae!.config.scalingFactor;
@@ -272,6 +237,7 @@ export async function runSamplePlan(plan: SamplePlan, onProgress?: (p: SamplePro
   return {
     images,
     shape: [N, H, W, C],
+    latents,
     labels,
     classes: plan.classes,
     classNames: plan.classNames,

@@ -5,7 +5,7 @@
  * runtime runs on the ONNX Runtime module it is given (`setOrt`).
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, it } from "node:test";
@@ -17,6 +17,8 @@ import { Tensor } from "../../src/runtime/tensor.js";
 
 const root = resolve(import.meta.dirname, "../..");
 const CORE = ["src/runtime", "src/model", "src/diffusion"];
+/** Single files the browser page (web/src) bundles besides the core folders: the shared sampler loop and what it reaches. */
+const PAGE_FILES = ["src/sample/loop.ts", "src/sample/pixels.ts", "src/sample/noise.ts", "src/sample/errors.ts", "src/util/rng.ts"];
 
 /** Module specifiers a file loads at run time: static imports/re-exports (not `import type`) and literal dynamic imports. */
 function runtimeImports(source: string): string[] {
@@ -72,6 +74,20 @@ describe("browser-ready core", () => {
       assert.deepEqual(bad, [], `imports a browser bundle cannot resolve:\n  ${bad.join("\n  ")}`);
     });
   }
+
+  for (const file of PAGE_FILES) {
+    it(`${file}: nothing reachable imports node: modules or onnxruntime-node`, () => {
+      const bad = reachableForbidden([file]);
+      assert.deepEqual(bad, [], `imports a browser bundle cannot resolve:\n  ${bad.join("\n  ")}`);
+    });
+  }
+
+  it("web/src (the page): nothing reachable imports node: modules or onnxruntime-node", (t) => {
+    const files = existsSync(join(root, "web/src")) ? tsFiles("web/src") : [];
+    if (files.length === 0) return t.skip("no web/src/*.ts in this checkout");
+    const bad = reachableForbidden(files);
+    assert.deepEqual(bad, [], `imports a browser bundle cannot resolve:\n  ${bad.join("\n  ")}`);
+  });
 
   it("compiled functions run on the ONNX Runtime module given to setOrt", async () => {
     let created = 0;

@@ -17,7 +17,7 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 function result(n: number, H: number, W: number, C: number, classes?: number[]): SampleResult {
   const images = new Uint8Array(n * H * W * C);
   for (let i = 0; i < n; i++) images.fill(10 * i + 1, i * H * W * C, (i + 1) * H * W * C);
-  return { images, shape: [n, H, W, C], labels: new Int32Array(n), classes, sampler: "ddpm", steps: 1, cfgScale: 1, seed: 0, config: TINY_CONFIG };
+  return { images, shape: [n, H, W, C], latents: new Float32Array(0), labels: new Int32Array(n), classes, sampler: "ddpm", steps: 1, cfgScale: 1, seed: 0, config: TINY_CONFIG };
 }
 
 const readPng = (p: string) => PNG.sync.read(readFileSync(p));
