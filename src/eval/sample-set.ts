@@ -13,7 +13,7 @@
  * (grey / RGB) for all images, naming two files that differ.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync, type Dirent } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
 import { openImageSource, type Split } from "../data/dataset.js";
 import { decodeImage, sniffImageFormat } from "../data/image.js";
@@ -145,10 +145,15 @@ function imageHeader(path: string): { h: number; w: number; c: 1 | 3 } {
   return { h: img.height, w: img.width, c: img.channels === 1 ? 1 : 3 };
 }
 
+/** A directory entry that is a file, or a symbolic link to one (a subset folder of links). */
+function isFileEntry(dir: string, e: Dirent): boolean {
+  return e.isFile() || (e.isSymbolicLink() && statSync(join(dir, e.name), { throwIfNoEntry: false })?.isFile() === true);
+}
+
 /** Image files of a flat folder, in order: numeric names (000123.png) by number, others by name. `grid.png` and hidden files are skipped. */
 export function listImageFiles(dir: string): string[] {
   const names = readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isFile() && !e.name.startsWith(".") && e.name !== "grid.png" && SAMPLE_IMAGE_EXTENSIONS.includes(extname(e.name).toLowerCase()))
+    .filter((e) => isFileEntry(dir, e) && !e.name.startsWith(".") && e.name !== "grid.png" && SAMPLE_IMAGE_EXTENSIONS.includes(extname(e.name).toLowerCase()))
     .map((e) => e.name);
   const num = (n: string) => (/^\d+$/.test(n.slice(0, n.length - extname(n).length)) ? Number(n.slice(0, n.length - extname(n).length)) : NaN);
   return names.sort((a, b) => {
@@ -273,7 +278,7 @@ export function datasetImageSet(path: string, opts: DatasetImageSetOptions = {})
 function isFlatImageFolder(dir: string): boolean {
   const entries = readdirSync(dir, { withFileTypes: true });
   if (entries.some((e) => e.isDirectory() || /idx\d-ubyte/.test(e.name))) return false;
-  return entries.some((e) => e.isFile() && SAMPLE_IMAGE_EXTENSIONS.includes(extname(e.name).toLowerCase()));
+  return entries.some((e) => isFileEntry(dir, e) && SAMPLE_IMAGE_EXTENSIONS.includes(extname(e.name).toLowerCase()));
 }
 
 /**

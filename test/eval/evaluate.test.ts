@@ -1,6 +1,6 @@
 /** evaluate(): the numbers equal the metric functions applied to the features; identities; every bad input refused before any network work. */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -9,7 +9,7 @@ import { evalReportJson, evaluate } from "../../src/eval/evaluate.js";
 import { featureStats, frechetDistance } from "../../src/eval/fid.js";
 import { inceptionScore, precisionRecall, softmaxRows } from "../../src/eval/metrics.js";
 import { computeReferenceStats, writeReferenceStats } from "../../src/eval/reference-stats.js";
-import { inMemoryImageSet, loadNpzImageSet, openImageFolderSet } from "../../src/eval/sample-set.js";
+import { inMemoryImageSet, loadNpzImageSet, openImageFolderSet, openImageSet } from "../../src/eval/sample-set.js";
 import { writeNpz } from "../../src/io/npz.js";
 import { encodePng } from "../../src/sample/png.js";
 import { randomImages, stubFeatures, stubLogits, stubNetwork, stubSpatial } from "./stub-network.js";
@@ -170,6 +170,14 @@ describe("evaluate", () => {
     assert.deepEqual([set.height, set.width, set.channels], [4, 4, 1]);
     assert.deepEqual([...set.labels!], [7, 2, 9]);
     assert.deepEqual([...set.read(1, 2)], [...imgs.subarray(16, 48)]);
+    // a subset folder of symbolic links (e.g. some shards of a set) reads the same images and labels
+    const sub = join(tmp, "subset");
+    mkdirSync(sub);
+    for (const n of ["000000.png", "000002.png", ".dit-sample.json"]) symlinkSync(join(f, n), join(sub, n));
+    const ss = openImageSet(sub);
+    assert.equal(ss.count, 2);
+    assert.deepEqual([...ss.labels!], [7, 9]);
+    assert.deepEqual([...ss.read(1, 1)], [...imgs.subarray(32, 48)]);
   });
 
   it("an ADM sample .npz: arr_1 labels as int64 (ADM's sampler) or int32 (dit sample); negative labels refused", () => {
