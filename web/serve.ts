@@ -107,7 +107,9 @@ export function resolveRequestPath(root: string, urlPath: string): { file: strin
 }
 
 function handle(root: string, req: IncomingMessage, res: ServerResponse, log: boolean): void {
-  const done = (status: number) => log && process.stderr.write(`${status} ${req.method} ${req.url}\n`);
+  const done = (status: number): void => {
+    if (log) process.stderr.write(`${status} ${req.method} ${req.url}\n`);
+  };
   for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.writeHead(405, { Allow: "GET, HEAD", "Content-Type": "text/plain; charset=utf-8" }).end("method not allowed\n");

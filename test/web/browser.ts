@@ -96,7 +96,7 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<Chromium
 /** What `navigator.gpu.requestAdapter()` gives in the page: its info, or why there is none. */
 export async function probeWebGpu(page: Page): Promise<{ adapter: { vendor: string; architecture: string; device: string; description: string } | null; reason?: string }> {
   return page.evaluate(async () => {
-    const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<any> } }).gpu;
+    const gpu = (globalThis as unknown as { navigator: { gpu?: { requestAdapter(): Promise<any> } } }).navigator.gpu;
     if (!gpu) return { adapter: null, reason: "navigator.gpu is undefined (WebGPU not exposed: needs a secure context and --enable-unsafe-webgpu)" };
     let a: any;
     try {
