@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "scratch/", "out/", "dist/"] },
+  { ignores: ["node_modules/", "scratch/", "out/", "dist/", "web/dist/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
