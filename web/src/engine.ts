@@ -37,6 +37,8 @@ export interface SampleOutput {
   imageShape: number[];
   /** Mean wall time of a sampler step (DiT evaluation + update), previews excluded. */
   msPerStep: number;
+  /** Each step's wall time (the first includes the backend's warm-up: shader compilation, first allocations). */
+  stepMs: number[];
   backend: Backend;
 }
 
@@ -66,8 +68,14 @@ export async function chooseBackend(forced: string | null): Promise<Backend> {
 }
 
 /** Set up onnxruntime-web's Wasm side: threads when cross-origin isolated (SharedArrayBuffer), else one. */
-export function configureOrt(): number {
-  const threads = globalThis.crossOriginIsolated ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
+export function configureOrt(forced: string | null): number {
+  let threads = globalThis.crossOriginIsolated ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
+  if (forced) {
+    const n = Number(forced);
+    if (!Number.isInteger(n) || n < 1) throw new ModelError(`?threads=${forced}: expected a positive integer`);
+    if (n > 1 && !globalThis.crossOriginIsolated) throw new ModelError(`?threads=${n}: Wasm threads need a cross-origin isolated page (COOP/COEP headers; serve it with npm run web)`);
+    threads = n;
+  }
   ort.env.wasm.numThreads = threads;
   ort.env.wasm.wasmPaths = new URL("ort/", document.baseURI).href; // the glue and .wasm web/build.ts copies there
   return threads;
@@ -83,6 +91,19 @@ class ChunkedSession {
     readonly session: ort.InferenceSession,
     readonly batch: number,
   ) {}
+
+  /** Run the graph once on zeros (at load: the backend's first-run work — kernel selection, WebGPU shader compilation — is not charged to the first sample). */
+  async warmUp(): Promise<void> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const m of this.session.inputMetadata) {
+      if (!m.isTensor) continue;
+      const dims = m.shape.map((d) => (typeof d === "number" ? d : 1));
+      const n = dims.reduce((a, d) => a * d, 1);
+      feeds[m.name] = m.type === "int32" ? new ort.Tensor("int32", new Int32Array(n), dims) : new ort.Tensor("float32", new Float32Array(n), dims);
+    }
+    const res = await this.session.run(feeds);
+    for (const t of Object.values(res)) t.dispose();
+  }
 
   /** Run rows [r0, r0 + k) of `inputs` (k ≤ batch), padding to the batch with copies of the last row; returns the first k rows of `output`. */
   async runRows(inputs: { name: string; data: Float32Array | Int32Array; rowShape: number[] }[], output: string, r0: number, k: number): Promise<Float32Array> {
@@ -163,6 +184,7 @@ export async function loadBundledDiT(base: string, manifest: Manifest, backend: 
   for (const g of manifest.dit.graphs) {
     const bytes = await fetchCached(new URL(`models/${g.file}?v=${g.sha256.slice(0, 16)}`, base).href, (l, t) => onBytes?.(g.file, l, t || g.bytes));
     const r = await loadDiTGraph(bytes, backend, manifest);
+    await r.session.warmUp();
     sessions.push(r.session);
     info = r.info;
   }
@@ -173,6 +195,7 @@ export async function loadBundledDiT(base: string, manifest: Manifest, backend: 
 /** A user's `dit export` graph: the bundled config with its geometry; the class list is the page's. */
 export async function loadUserDiT(bytes: Uint8Array, label: string, manifest: Manifest, backend: Backend): Promise<LoadedDiT> {
   const { session, info } = await loadDiTGraph(bytes, backend, manifest);
+  await session.warmUp();
   const base = manifest.dit.config;
   const config: DiTConfig = { ...base, inChannels: info.inChannels, inputSize: info.inputSize, learnSigma: true, numClasses: info.conditional ? base.numClasses : 1 };
   return { config, sessions: [session], info, label: `${label} (batch ${info.batch})` };
@@ -182,7 +205,9 @@ export async function loadUserDiT(bytes: Uint8Array, label: string, manifest: Ma
 export async function loadVae(base: string, manifest: Manifest, backend: Backend, onBytes?: (file: string, loaded: number, total: number) => void): Promise<ChunkedSession> {
   const g = manifest.vae.graph;
   const bytes = await fetchCached(new URL(`models/${g.file}?v=${g.sha256.slice(0, 16)}`, base).href, (l, t) => onBytes?.(g.file, l, t || g.bytes));
-  return new ChunkedSession(await createSession(bytes, backend), g.batch);
+  const session = new ChunkedSession(await createSession(bytes, backend), g.batch);
+  await session.warmUp();
+  return session;
 }
 
 /** The DiT as the sampler loop calls it: x (R, C, S, S), t (R) int32 model timesteps, y (R) int32. */
@@ -234,14 +259,14 @@ export async function sampleImages(dit: LoadedDiT, vae: ChunkedSession, manifest
   const labels = new Int32Array(N).fill(dit.info.conditional ? o.classId : 0);
   const indices = Array.from({ length: N }, (_, i) => i);
   const forward = ditForward(dit);
-  let stepMs = 0;
+  const stepMs: number[] = [];
   let last = performance.now();
   const every = hooks.previewEvery ?? 0;
   const latents = await sampleLatentBatch(forward, { config: c, sampler: o.sampler, diffusion, seed: o.seed, cfgScale: o.cfgScale, cfgMode: "official", indices, labels }, {
     signal: hooks.signal,
     onStep: async (s) => {
       const ms = performance.now() - last;
-      stepMs += ms;
+      stepMs.push(ms);
       hooks.onStep?.(s.step, s.total, ms);
       if (every > 0 && hooks.onPreview && s.step % every === 0 && s.step < s.total) hooks.onPreview(await decodeToPixels(vae, manifest, s.predXstart, N), s.step);
       last = performance.now(); // the preview's decode is not part of the step
@@ -250,5 +275,5 @@ export async function sampleImages(dit: LoadedDiT, vae: ChunkedSession, manifest
   hooks.signal?.throwIfAborted();
   const pixels = await decodeToPixels(vae, manifest, latents, N);
   const [H, W, C] = manifest.vae.image;
-  return { latents, latentShape: [N, c.inChannels, c.inputSize, c.inputSize], pixels, imageShape: [N, H, W, C], msPerStep: stepMs / diffusion.numTimesteps, backend };
+  return { latents, latentShape: [N, c.inChannels, c.inputSize, c.inputSize], pixels, imageShape: [N, H, W, C], msPerStep: stepMs.reduce((a, b) => a + b, 0) / stepMs.length, stepMs, backend };
 }

@@ -11,7 +11,8 @@
  *       latentShape: number[],  // [N, C, h, w]
  *       pixels: number[],       // uint8 (N, H, W, C) as drawn (Node's toUint8Hwc)
  *       imageShape: number[],   // [N, H, W, C]
- *       msPerStep: number,
+ *       msPerStep: number,      // mean over the steps (previews excluded)
+ *       stepMs: number[],       // each step (an extra: the first includes warm-up)
  *       backend: string,
  *     }>,
  *   }
@@ -23,7 +24,7 @@
  * scale, image i at x = i·W, y = 0 (one row; canvas size N·W × H). Grayscale
  * images (C = 1) are drawn as R = G = B = the value, alpha 255; RGB as is. CSS
  * enlarges the canvas on screen (pixelated), getImageData reads the 1:1 pixels.
- * `?backend=wasm|webgpu` forces a backend.
+ * `?backend=wasm|webgpu` forces a backend, `?threads=N` the Wasm thread count.
  */
 import { SampleError } from "../../src/sample/errors.js";
 import {
@@ -107,6 +108,17 @@ function readOptions(): SampleOptions {
   };
 }
 
+/** Show a hook call's options in the controls (so a screenshot says what was sampled). */
+function writeOptions(o: SampleOptions): void {
+  const set = (id: string, v: number | string) => (($(id) as HTMLInputElement).value = String(v));
+  set("class", o.classId);
+  set("cfg", o.cfgScale);
+  set("sampler", o.sampler);
+  set("steps", o.steps);
+  set("seed", o.seed);
+  set("num", o.numImages);
+}
+
 /** One sample at a time (the UI's and the hook's share the canvas). */
 function run(opts: SampleOptions): Promise<SampleOutput> {
   const next = queue.then(() => runNow(opts));
@@ -166,8 +178,9 @@ async function useModel(bytes: Uint8Array, label: string): Promise<void> {
 
 async function init(): Promise<{ backend: Backend }> {
   const base = document.baseURI;
-  const backend = await chooseBackend(new URLSearchParams(location.search).get("backend"));
-  const threads = configureOrt();
+  const query = new URLSearchParams(location.search);
+  const backend = await chooseBackend(query.get("backend"));
+  const threads = configureOrt(query.get("threads"));
   $("backend").textContent = backend === "webgpu" ? "WebGPU" : `Wasm (${threads} thread${threads > 1 ? "s" : ""}${globalThis.crossOriginIsolated ? ", cross-origin isolated" : ", not cross-origin isolated"})`;
   $("backend").dataset.backend = backend;
   setStatus("loading models…");
@@ -179,6 +192,8 @@ async function init(): Promise<{ backend: Backend }> {
   const [dit, vae] = [await loadBundledDiT(base, manifest, backend, progress), await loadVae(base, manifest, backend, progress)];
   state = { backend, manifest, classes, dit, bundled: dit, vae };
   $("model").textContent = dit.label;
+  const v = manifest.vae;
+  $("geometry").textContent = `${v.latentChannels} channels, ${v.latentSize}×${v.latentSize}`;
   setStatus("ready");
   $<HTMLButtonElement>("run").disabled = false;
   return { backend };
@@ -238,6 +253,7 @@ const plain = (o: SampleOutput) => ({
   pixels: Array.from(o.pixels),
   imageShape: o.imageShape,
   msPerStep: o.msPerStep,
+  stepMs: o.stepMs,
   backend: o.backend,
 });
 
@@ -246,6 +262,7 @@ const plain = (o: SampleOutput) => ({
   sample: async (opts: SampleOptions) => {
     await ready;
     if (!opts || typeof opts !== "object") throw new SampleError("sample(opts): expected { classId, cfgScale, sampler, steps, seed, numImages }");
+    writeOptions(opts);
     return plain(await run(opts));
   },
 };
