@@ -50,6 +50,8 @@ export interface ChromiumSession {
   page: Page;
   /** The flags the browser was started with (for reports). */
   args: readonly string[];
+  /** The page's uncaught errors and console errors so far (for failure messages). */
+  errors: string[];
   /** Close the browser and remove its profile folder. */
   close(): Promise<void>;
 }
@@ -71,16 +73,22 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<Chromium
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, ignoreDefaultArgs: true, args, timeout: 60_000 });
     const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1100, height: 900 } });
     const page = await context.newPage();
-    if (opts.console) {
-      page.on("console", (m) => process.stderr.write(`[page ${m.type()}] ${m.text()}\n`));
-      page.on("pageerror", (e) => process.stderr.write(`[page error] ${e.message}\n`));
-    }
+    const errors: string[] = [];
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(m.text());
+      if (opts.console) process.stderr.write(`[page ${m.type()}] ${m.text()}\n`);
+    });
+    page.on("pageerror", (e) => {
+      errors.push(e.message);
+      if (opts.console) process.stderr.write(`[page error] ${e.message}\n`);
+    });
     const b = browser;
     return {
       browser: b,
       context,
       page,
       args,
+      errors,
       close: async () => {
         await b.close().catch(() => undefined);
         rmSync(profile, { recursive: true, force: true });

@@ -59,22 +59,24 @@ export async function openPage(page: Page, baseUrl: string, backend: WebBackend,
   page.setDefaultTimeout(timeoutMs);
   await page.goto(`${baseUrl}?backend=${backend}`, { waitUntil: "load" });
   await page.waitForFunction(() => typeof (globalThis as unknown as PageGlobal).dit?.sample === "function", undefined, { timeout: timeoutMs });
-  return page.evaluate(async () => {
+  return page.evaluate(async (ms) => {
     const g = globalThis as unknown as PageGlobal;
-    const r = await g.dit!.ready;
+    const timeout = new Promise<never>((_, fail) => setTimeout(() => fail(new Error(`window.dit.ready did not resolve within ${ms / 1000} s`)), ms));
+    const r = await Promise.race([g.dit!.ready, timeout]);
     return { backend: r.backend, crossOriginIsolated: g.crossOriginIsolated };
-  });
+  }, timeoutMs);
 }
 
 /** `window.dit.sample(opts)` in the page, with the wall time around it (ms, measured in the page). */
-export async function samplePage(page: Page, opts: PageSampleOptions): Promise<PageSampleResult & { wallMs: number }> {
-  return page.evaluate(async (o) => {
+export async function samplePage(page: Page, opts: PageSampleOptions, timeoutMs = 300_000): Promise<PageSampleResult & { wallMs: number }> {
+  return page.evaluate(async ([o, ms]) => {
     const t0 = performance.now();
-    const r = await (globalThis as unknown as PageGlobal).dit!.sample(o);
+    const timeout = new Promise<never>((_, fail) => setTimeout(() => fail(new Error(`window.dit.sample did not finish within ${ms / 1000} s`)), ms));
+    const r = await Promise.race([(globalThis as unknown as PageGlobal).dit!.sample(o), timeout]);
     const wallMs = performance.now() - t0;
     // copy into plain arrays: typed arrays would not survive the trip out of the page
     return { ...r, latents: Array.from(r.latents), pixels: Array.from(r.pixels), latentShape: Array.from(r.latentShape), imageShape: Array.from(r.imageShape), wallMs };
-  }, opts);
+  }, [opts, timeoutMs] as const);
 }
 
 /** The RGBA pixels of `<canvas id="result">` (getImageData over the whole canvas). */

@@ -96,7 +96,7 @@ describe("the page in headless Chromium", { skip: noChromium, timeout: 600_000 }
           if (!gpu.adapter) return t.skip(`no WebGPU adapter in headless Chromium with ${b.args.filter((a) => a.includes("webgpu") || a.includes("swiftshader")).join(" ")}: ${gpu.reason}`);
           t.diagnostic(`WebGPU adapter: ${gpu.adapter.vendor} ${gpu.adapter.architecture}`);
         }
-        const ready = await openPage(b.page, server.url, backend);
+        const ready = await openPage(b.page, server.url, backend, 120_000);
         assert.equal(ready.crossOriginIsolated, true, "the page is not cross-origin isolated (COOP/COEP headers)");
         assert.equal(ready.backend, backend, `?backend=${backend} asked for ${backend}, the page runs ${ready.backend}`);
 
@@ -123,6 +123,10 @@ describe("the page in headless Chromium", { skip: noChromium, timeout: 600_000 }
         await b.page.screenshot({ path: shot, fullPage: true });
         assert.ok(statSync(shot).size > 1000, "the screenshot is empty");
         t.diagnostic(`screenshot: ${shot}`);
+      } catch (e) {
+        // name what the page reported: a failure in the page shows up here as a timeout or a bare error otherwise
+        if (b.errors.length && e instanceof Error) e.message += `\n  the page reported: ${[...new Set(b.errors)].slice(0, 8).join(" | ")}`;
+        throw e;
       } finally {
         await b.close();
       }
