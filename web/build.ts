@@ -32,7 +32,9 @@ import { BUNDLED_MODEL_DIR, loadModelSource } from "../src/sample/model-source.j
 import { loadVaeSource } from "../src/sample/vae-source.js";
 import { downsampleFactor } from "../src/vae/config.js";
 import { lowerVaeDecoder } from "../src/vae/export.js";
+import onnxProto from "onnx-proto";
 import type { GraphEntry, Manifest } from "./src/models.js";
+import { ONNX_DATA_TYPES } from "./src/onnx-proto-shim.js";
 
 const WEB = fileURLToPath(new URL(".", import.meta.url));
 
@@ -83,6 +85,14 @@ export async function buildModels(out: string, batches: readonly number[] = DIT_
   return manifest;
 }
 
+/** The page's onnx-proto shim must give the same data type numbers as onnx-proto itself. */
+export function checkOnnxShim(): void {
+  const real = onnxProto.onnx.TensorProto.DataType as unknown as Record<string, number>;
+  for (const [k, v] of Object.entries(ONNX_DATA_TYPES)) {
+    if (real[k] !== v) throw new Error(`web/src/onnx-proto-shim.ts: DataType.${k} is ${v}, onnx-proto says ${real[k]}`);
+  }
+}
+
 /** onnxruntime-web's Wasm glue and binary (the JSEP build: Wasm CPU and WebGPU), which the page loads from ort/. */
 export const ORT_RUNTIME_FILES = ["ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm"];
 
@@ -122,6 +132,7 @@ async function main(argv: string[]): Promise<void> {
   const batchesArg = opt("--batches");
   const batches = batchesArg ? batchesArg.split(",").map(Number) : DIT_BATCHES;
   if (batches.length === 0 || batches.some((b) => !Number.isInteger(b) || b < 1)) throw new Error(`--batches: expected positive integers separated by commas, got '${batchesArg}'`);
+  checkOnnxShim();
   if (!argv.includes("--skip-vite")) {
     const { build } = await import("vite");
     await build({ configFile: join(WEB, "vite.config.ts"), build: { outDir: out }, logLevel: "warn" });

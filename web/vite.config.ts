@@ -18,7 +18,11 @@ export default defineConfig({
   // and the .wasm are copied to dist/ort/ by web/build.ts and found through ort.env.wasm.wasmPaths. The
   // inlined variant starts its Wasm threads from the bundle's own URL, i.e. the page's script, which
   // cannot run in a worker.
-  resolve: { conditions: ["onnxruntime-web-use-extern-wasm", ...defaultClientConditions] },
+  resolve: {
+    conditions: ["onnxruntime-web-use-extern-wasm", ...defaultClientConditions],
+    // the page needs only ONNX's data type numbers of onnx-proto (see the shim)
+    alias: { "onnx-proto": fileURLToPath(new URL("src/onnx-proto-shim.ts", import.meta.url)) },
+  },
   optimizeDeps: { exclude: ["onnxruntime-web"] },
   server: { headers: { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } },
   preview: { headers: { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } },

@@ -8,7 +8,7 @@
  * exported batch sizes, the last chunk padded by repeating its last row. DiT
  * rows are independent, so chunking changes nothing but rounding.
  */
-import * as ort from "onnxruntime-web";
+import type * as Ort from "onnxruntime-web";
 import type { DiTConfig } from "../../src/model/config.js";
 import { Tensor } from "../../src/runtime/tensor.js";
 import { SampleError } from "../../src/sample/errors.js";
@@ -67,8 +67,12 @@ export async function chooseBackend(forced: string | null): Promise<Backend> {
   return (await adapter()) ? "webgpu" : "wasm";
 }
 
-/** Set up onnxruntime-web's Wasm side: threads when cross-origin isolated (SharedArrayBuffer), else one. */
-export function configureOrt(forced: string | null): number {
+/** onnxruntime-web, loaded by `configureOrt` (its own chunk: the page's code and ONNX Runtime's are sized apart). */
+let ort: typeof Ort;
+
+/** Load onnxruntime-web and set up its Wasm side: threads when cross-origin isolated (SharedArrayBuffer), else one. */
+export async function configureOrt(forced: string | null): Promise<number> {
+  ort = await import("onnxruntime-web");
   let threads = globalThis.crossOriginIsolated ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
   if (forced) {
     const n = Number(forced);
@@ -81,20 +85,20 @@ export function configureOrt(forced: string | null): number {
   return threads;
 }
 
-async function createSession(bytes: Uint8Array, backend: Backend): Promise<ort.InferenceSession> {
+async function createSession(bytes: Uint8Array, backend: Backend): Promise<Ort.InferenceSession> {
   return ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: "all" });
 }
 
 /** A graph with a fixed batch, run over any number of rows in chunks. */
 class ChunkedSession {
   constructor(
-    readonly session: ort.InferenceSession,
+    readonly session: Ort.InferenceSession,
     readonly batch: number,
   ) {}
 
   /** Run the graph once on zeros (at load: the backend's first-run work — kernel selection, WebGPU shader compilation — is not charged to the first sample). */
   async warmUp(): Promise<void> {
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, Ort.Tensor> = {};
     for (const m of this.session.inputMetadata) {
       if (!m.isTensor) continue;
       const dims = m.shape.map((d) => (typeof d === "number" ? d : 1));
@@ -108,7 +112,7 @@ class ChunkedSession {
   /** Run rows [r0, r0 + k) of `inputs` (k ≤ batch), padding to the batch with copies of the last row; returns the first k rows of `output`. */
   async runRows(inputs: { name: string; data: Float32Array | Int32Array; rowShape: number[] }[], output: string, r0: number, k: number): Promise<Float32Array> {
     const b = this.batch;
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, Ort.Tensor> = {};
     for (const inp of inputs) {
       const per = inp.rowShape.reduce((a, d) => a * d, 1);
       const buf = new (inp.data.constructor as Float32ArrayConstructor | Int32ArrayConstructor)(b * per);
@@ -161,13 +165,13 @@ export interface LoadedDiT {
 
 /** Create a session for a DiT graph and check it against the VAE (ModelError on a mismatch). */
 export async function loadDiTGraph(bytes: Uint8Array, backend: Backend, manifest: Manifest): Promise<{ session: ChunkedSession; info: DiTGraphInfo }> {
-  let session: ort.InferenceSession;
+  let session: Ort.InferenceSession;
   try {
     session = await createSession(bytes, backend);
   } catch (e) {
     throw new ModelError(`not a graph ONNX Runtime can load on ${backend}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const meta = (ms: readonly ort.InferenceSession.ValueMetadata[]) => ms.map((m) => ({ name: m.name, isTensor: m.isTensor, type: m.isTensor ? m.type : undefined, shape: m.isTensor ? m.shape : undefined }));
+  const meta = (ms: readonly Ort.InferenceSession.ValueMetadata[]) => ms.map((m) => ({ name: m.name, isTensor: m.isTensor, type: m.isTensor ? m.type : undefined, shape: m.isTensor ? m.shape : undefined }));
   try {
     const info = checkDiTGraph(meta(session.inputMetadata), meta(session.outputMetadata), manifest.vae);
     return { session: new ChunkedSession(session, info.batch), info };

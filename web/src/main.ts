@@ -180,7 +180,7 @@ async function init(): Promise<{ backend: Backend }> {
   const base = document.baseURI;
   const query = new URLSearchParams(location.search);
   const backend = await chooseBackend(query.get("backend"));
-  const threads = configureOrt(query.get("threads"));
+  const threads = await configureOrt(query.get("threads"));
   $("backend").textContent = backend === "webgpu" ? "WebGPU" : `Wasm (${threads} thread${threads > 1 ? "s" : ""}${globalThis.crossOriginIsolated ? ", cross-origin isolated" : ", not cross-origin isolated"})`;
   $("backend").dataset.backend = backend;
   setStatus("loading models…");
