@@ -238,6 +238,18 @@ export async function decodeToPixels(vae: ChunkedSession, manifest: Manifest, la
   return toUint8Hwc(out, [N, C, H, W]);
 }
 
+/** Let the browser paint and handle input (a macrotask boundary, without setTimeout's 4 ms clamp). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      resolve();
+    };
+    ch.port2.postMessage(null);
+  });
+}
+
 /** Check the hook's options as Node's planSample would (SampleError naming what is wrong). */
 export function checkOptions(o: SampleOptions, dit: LoadedDiT): void {
   const c = dit.config;
@@ -273,6 +285,7 @@ export async function sampleImages(dit: LoadedDiT, vae: ChunkedSession, manifest
       stepMs.push(ms);
       hooks.onStep?.(s.step, s.total, ms);
       if (every > 0 && hooks.onPreview && s.step % every === 0 && s.step < s.total) hooks.onPreview(await decodeToPixels(vae, manifest, s.predXstart, N), s.step);
+      await yieldToEventLoop(); // Wasm runs resolve as microtasks: without a task boundary the tab would not paint or take a click until the end
       last = performance.now(); // the preview's decode is not part of the step
     },
   });
