@@ -7,7 +7,7 @@
  *   - one DiT forward at the exported guidance batch (2 rows: [cond; null]),
  *     timed in the page (performance.now around session.run + getData) by a
  *     small bench page that loads the page's own onnxruntime-web build
- *     (ort.bundle.min.mjs, JSEP) and graph; in Node by the project's Session
+ *     (ort.min.mjs with the JSEP Wasm, as web/dist/ort) and graph; in Node by the project's Session
  *     (src/runtime/session.ts) on the same .onnx;
  *   - one full 25-step DPM-Solver++ sample (1 image, guidance 4) with the VAE
  *     decode: in the page through `window.dit.sample` (models already loaded);
@@ -43,8 +43,8 @@ Time one DiT forward and one full 25-step DPM-Solver++ sample of the bundled
 model in headless Chromium (Wasm, and WebGPU where an adapter comes up) and
 in Node (onnxruntime-node) on the same graphs; interleaved runs, medians.
 
-  --rounds N     full samples per contender (default 5)
-  --forwards N   forwards per contender (default 30)
+  --rounds N     full samples per contender (default 3)
+  --forwards N   forwards per contender (default 10)
   --no-webgpu    skip the WebGPU backend
   --json         one JSON line on stdout instead of the markdown table
   --help         this text
@@ -60,7 +60,7 @@ interface Manifest {
 }
 
 function parseArgs(argv: string[]): { rounds: number; forwards: number; webgpu: boolean; json: boolean } | undefined {
-  const o = { rounds: 5, forwards: 30, webgpu: true, json: false };
+  const o = { rounds: 3, forwards: 10, webgpu: true, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const int = (): number => {
@@ -84,10 +84,10 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** The bench page: the page's onnxruntime-web build (ort.bundle.min.mjs) and one graph, a forward timed in the page. */
+/** The bench page: the page's onnxruntime-web build (ort.min.mjs + the JSEP .mjs/.wasm) and one graph, a forward timed in the page. */
 const BENCH_HTML = `<!doctype html><meta charset="utf-8"><title>dit forward bench</title>
 <script type="module">
-import * as ort from "./ort.bundle.min.mjs";
+import * as ort from "./ort.min.mjs";
 const backend = new URLSearchParams(location.search).get("backend");
 ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
 ort.env.wasm.wasmPaths = new URL("./", location.href).href;
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   // the bench page: onnxruntime-web as the page bundles it (JSEP build) + the DiT graph
   const benchDir = mkdtempSync(join(tmpdir(), "dit-bench-web-"));
   const ortDist = join(REPO_ROOT, "node_modules", "onnxruntime-web", "dist");
-  for (const f of ["ort.bundle.min.mjs", "ort-wasm-simd-threaded.jsep.wasm"]) copyFileSync(join(ortDist, f), join(benchDir, f));
+  for (const f of ["ort.min.mjs", "ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm"]) copyFileSync(join(ortDist, f), join(benchDir, f));
   writeFileSync(join(benchDir, "dit.onnx"), ditBytes);
   writeFileSync(join(benchDir, "index.html"), BENCH_HTML);
 
@@ -198,7 +198,7 @@ async function main(): Promise<void> {
       browsers.push(smp);
       const ready = await openPage(smp.page, siteServer.url, b);
       if (ready.backend !== b) throw new Error(`the page runs ${ready.backend}, asked for ${b}`);
-      const version = await smp.page.evaluate(() => (globalThis as unknown as { navigator: { userAgent: string } }).navigator.userAgent.match(/Chrome\/([\d.]+)/)?.[1] ?? "?");
+      const version = smp.browser.version(); // the full version (the user agent says 156.0.0.0)
       pages[b] = { forward: fwd, sample: smp, threads: info.threads, version };
     }
 
