@@ -142,7 +142,7 @@ async function runNow(opts: SampleOptions): Promise<SampleOutput> {
   try {
     const out = await sampleImages(s.dit, s.vae, s.manifest, s.backend, opts, {
       signal: ac.signal,
-      previewEvery: Math.max(1, Math.round(opts.steps / 8)),
+      previewEvery: Math.min(5, Math.max(1, Math.round(opts.steps / 10))),
       onStep: (step, total, ms) => {
         msSum += ms;
         bar.max = total;
