@@ -22,7 +22,7 @@ export {
 export { DiT, lowerWholeModel, type Execution, type Backend, type ForwardOptions, type Intermediates } from "./model/runner.js";
 export { ditForward, type DiTParams } from "./model/dit.js";
 export { applyGuidance, forwardWithCfg, type CfgMode } from "./model/guidance.js";
-export { forwardFile, type ForwardFileOptions } from "./model/forward-file.js";
+export { forwardFile, type ForwardFileOptions } from "./io/forward-file.js";
 export { cloneStateDict, subtree, type StateDict } from "./io/state-dict-tree.js";
 export { countMacs, countParams, flopsRow, flopsTable, gflops, type FlopsRow } from "./model/flops.js";
 export { benchModel, type ModelBenchResult } from "./model/bench.js";

@@ -1,7 +1,7 @@
 /** `dit forward`: run a model on tensors from a safetensors file (for checking a conversion); the library's `forwardFile`. */
 import type { Command } from "commander";
 import type { CfgMode } from "../model/guidance.js";
-import { forwardFile } from "../model/forward-file.js";
+import { forwardFile } from "../io/forward-file.js";
 import { progressBar } from "./common.js";
 import { addModelOptions, modelFromOptions, type ModelOptions } from "./options.js";
 import { log, printJson } from "./output.js";

@@ -11,7 +11,7 @@ import { registerBench } from "../../src/cli/bench.js";
 import { registerConvert } from "../../src/cli/convert.js";
 import { registerExport } from "../../src/cli/export.js";
 import { registerFlops } from "../../src/cli/flops.js";
-import { forwardFile } from "../../src/model/forward-file.js";
+import { forwardFile } from "../../src/io/forward-file.js";
 import { configFromJson } from "../../src/model/config.js";
 import { flopsTable } from "../../src/model/flops.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../../src/io/safetensors.js";

@@ -3,12 +3,12 @@
  * another: the file-to-file check behind `dit forward`, for comparing a
  * converted checkpoint against outputs of the official PyTorch model.
  */
-import { readSafetensors, toFloat32, toInt32, writeSafetensors, type StTensor } from "../io/safetensors.js";
-import { loadStateDict } from "../io/state-dict.js";
+import { readSafetensors, toFloat32, toInt32, writeSafetensors, type StTensor } from "./safetensors.js";
+import { loadStateDict } from "./state-dict.js";
 import { Tensor } from "../runtime/tensor.js";
-import { isConditional, type DiTConfig } from "./config.js";
-import type { CfgMode } from "./guidance.js";
-import { DiT } from "./runner.js";
+import { isConditional, type DiTConfig } from "../model/config.js";
+import type { CfgMode } from "../model/guidance.js";
+import { DiT } from "../model/runner.js";
 
 export interface ForwardFileOptions {
   config: DiTConfig;
