@@ -53,3 +53,4 @@ export { evaluate, evalReportJson, referenceStats, readReferenceStats, writeRefe
 export { loadFidInception, loadFmnistNetwork, openSampleFidEvaluator, sampleFidEvaluator, type SampleFidResult } from "./eval/index.js";
 export type { FeatureNetwork, FeatureNetworkName, FeatureBatch } from "./eval/feature-network.js";
 export { classify, classifierAccuracy, loadFmnistClassifier, type ClassifyResult, type FmnistClassifier } from "./eval/fmnist-classifier.js";
+export { runStudy, studyReport, StudyError, StudySettingsError, type StudyOptions, type StudyResult, type StudyRow } from "./study/index.js";
