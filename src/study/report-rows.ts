@@ -16,70 +16,28 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { SamplingRow as WrittenSamplingRow, TrainRow } from "./rows.js";
+import { STUDY_NAMES, type StudyConfig, type StudyName } from "./settings.js";
 
-/** The three studies of issue 12. */
-export const STUDY_NAMES = ["scaling", "ablation", "sampling-compute"] as const;
-export type StudyName = (typeof STUDY_NAMES)[number];
+export { STUDY_NAMES, type StudyName };
 
 /** Bad or inconsistent raw results; the message names the file (and line). */
 export class StudyResultsError extends Error {
   override name = "StudyResultsError";
 }
 
-/** The model config of a run (the fields the report groups by). */
-export interface StudyRowConfig {
-  /** E.g. "M/2": size / patch. */
-  name: string;
-  hidden_size: number;
-  depth: number;
-  num_heads: number;
-  patch_size: number;
-  input_size: number;
-  in_channels: number;
-  /** Conditioning block: adaLN-Zero, adaLN, cross-attention, in-context. */
-  block: string;
-  [k: string]: unknown;
-}
+/**
+ * The rows as the report reads them: the runner's schema (rows.ts), except
+ * that names it does not itself interpret (the block, the samplers) are read as
+ * any string, and a config may carry more fields.
+ */
+export type StudyRowConfig = Omit<StudyConfig, "block"> & { block: string; [k: string]: unknown };
 
 /** One evaluation point of a scaling or ablation run. */
-export interface TrainingRow {
-  study: "scaling" | "ablation";
-  run: string;
-  config: StudyRowConfig;
-  seed: number;
-  /** Forward Gflops per image. */
-  gflops: number;
-  params: number;
-  step: number;
-  batch_size: number;
-  /** gflops × batch_size × step × 3 (the paper's count of training compute). */
-  train_compute_gflops: number;
-  /** FID-FMNIST of the EMA model. */
-  fid: number;
-  eval_samples: number;
-  eval_sampler: string;
-  eval_steps: number;
-  wall_s: number;
-  /** The run's sample grid, relative to `DIR/<study>/`. */
-  grid?: string;
-}
+export type TrainingRow = Omit<TrainRow, "config" | "eval_sampler"> & { config: StudyRowConfig; eval_sampler: string };
 
 /** One (checkpoint, sampler, steps) point of the sampling-compute study. */
-export interface SamplingRow {
-  study: "sampling-compute";
-  run: string;
-  config: StudyRowConfig;
-  gflops: number;
-  params: number;
-  train_step: number;
-  sampler: string;
-  sampling_steps: number;
-  /** gflops × sampling_steps. */
-  sampling_compute_gflops: number;
-  fid: number;
-  eval_samples: number;
-  wall_s: number;
-}
+export type SamplingRow = Omit<WrittenSamplingRow, "config" | "sampler"> & { config: StudyRowConfig; sampler: string };
 
 export type StudyRow = TrainingRow | SamplingRow;
 
