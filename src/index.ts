@@ -1,4 +1,5 @@
 /** dit-ts public API. */
+export { DitError, isDitError } from "./errors.js";
 export { compile, lowerFunction, type CompiledFunction, type SpecTree, type TensorTree } from "./runtime/compile.js";
 export { eager } from "./runtime/eager.js";
 export { LoweringError } from "./runtime/lower.js";

@@ -1,5 +1,6 @@
+import { DitError } from "../errors.js";
 /** The typed error of the data layer: bad, missing, truncated or corrupt dataset and latent files. */
-export class DatasetError extends Error {
+export class DatasetError extends DitError {
   /** The file or folder the problem is in. */
   readonly path: string;
 

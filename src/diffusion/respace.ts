@@ -1,10 +1,11 @@
+import { DitError } from "../errors.js";
 /**
  * Timestep respacing (official `respace.space_timesteps`), with Python's exact
  * rounding: round-half-to-even on an accumulated float stride.
  */
 
 /** An invalid respacing spec; thrown before any work starts. */
-export class RespacingError extends Error {
+export class RespacingError extends DitError {
   constructor(message: string) {
     super(message);
     this.name = "RespacingError";

@@ -26,6 +26,7 @@
  * executing code); a `.safetensors` with the same names works too. Channel
  * counts come from the weights, so narrowed test networks run as well.
  */
+import { DitError } from "../errors.js";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
@@ -57,7 +58,7 @@ export const SFID_SIDE = 17;
 export const SFID_DIM = SFID_CHANNELS * SFID_SIDE * SFID_SIDE;
 
 /** Thrown when the Inception weights are missing or are not pytorch-fid's layout; says what is needed. */
-export class InceptionWeightsError extends Error {
+export class InceptionWeightsError extends DitError {
   override name = "InceptionWeightsError";
 }
 

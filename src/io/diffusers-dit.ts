@@ -23,11 +23,12 @@
  * uses block 0's for the final layer. Mapping back takes block 0's copy and
  * refuses weights whose copies differ (they cannot be expressed as one DiT).
  */
+import { DitError } from "../errors.js";
 import { Tensor } from "../runtime/tensor.js";
 import type { DiTKwargs } from "../model/config.js";
 import type { StateDict } from "./state-dict.js";
 
-export class DiffusersDiTError extends Error {
+export class DiffusersDiTError extends DitError {
   constructor(message: string) {
     super(message);
     this.name = "DiffusersDiTError";

@@ -7,6 +7,7 @@
  * (version 1.0: magic "\x93NUMPY", header dict padded to a multiple of 64 bytes).
  * The zip is written with STORED members (no compression), as `np.savez`.
  */
+import { DitError } from "../errors.js";
 import { readFileSync } from "node:fs";
 import { crc32 } from "node:zlib";
 import { writeFileAtomic } from "./atomic-file.js";
@@ -21,7 +22,7 @@ export interface NpyArray {
   data: Uint8Array | Int32Array | BigInt64Array | Float32Array | Float64Array;
 }
 
-export class NpzError extends Error {
+export class NpzError extends DitError {
   constructor(where: string, message: string) {
     super(`${where}: ${message}`);
     this.name = "NpzError";

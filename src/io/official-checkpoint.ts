@@ -21,6 +21,7 @@
  * restricted reader (a real train.py file's `argparse.Namespace` args come
  * back as a plain object).
  */
+import { DitError } from "../errors.js";
 import { readSafetensors, floatTensorToF32, type StTensor } from "./safetensors.js";
 import { pyFloat, tuple, type PyValue } from "./pickle-writer.js";
 import type { StateDict } from "./state-dict.js";
@@ -30,7 +31,7 @@ import { Tensor } from "../runtime/tensor.js";
 import type { AdamWOptions, TrainState } from "../train/state.js";
 
 /** Thrown for a checkpoint that is not (or cannot be turned into) a train.py checkpoint; names the file. */
-export class OfficialCheckpointError extends Error {
+export class OfficialCheckpointError extends DitError {
   constructor(path: string, message: string) {
     super(`${path}: ${message}`);
     this.name = "OfficialCheckpointError";

@@ -1,3 +1,4 @@
+import { DitError } from "../errors.js";
 /**
  * A small pickle writer (protocol 2, what `torch.save` uses), the inverse of
  * the restricted reader in ./pickle.ts for the values a checkpoint holds.
@@ -18,7 +19,7 @@
  */
 
 /** Thrown for a value the writer cannot pickle; names the path to it. */
-export class PickleWriteError extends Error {
+export class PickleWriteError extends DitError {
   constructor(message: string) {
     super(message);
     this.name = "PickleWriteError";

@@ -1,3 +1,4 @@
+import { DitError } from "../errors.js";
 /**
  * A restricted unpickler (pickle protocols 0–5) that never executes code from
  * the file.
@@ -17,7 +18,7 @@
  */
 
 /** Thrown for malformed, truncated or refused pickle data; names the source and the byte offset. */
-export class PickleError extends Error {
+export class PickleError extends DitError {
   constructor(
     readonly source: string,
     message: string,

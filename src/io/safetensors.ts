@@ -7,6 +7,7 @@
  * time by file offset, so files over 2 GiB (which `readFileSync` refuses) work.
  * Writing goes to a temporary file renamed at the end.
  */
+import { DitError } from "../errors.js";
 import { dirname } from "node:path";
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 
@@ -33,7 +34,7 @@ interface Entry {
 }
 
 /** Thrown for malformed or truncated files; names the file and what was expected. */
-export class SafetensorsError extends Error {
+export class SafetensorsError extends DitError {
   constructor(path: string, message: string) {
     super(`${path}: ${message}`);
     this.name = "SafetensorsError";

@@ -16,6 +16,7 @@
  * tensor's bytes by file offset (never the whole file into one Buffer, so files
  * over 2 GiB work) and copies non-contiguous views into C order.
  */
+import { DitError } from "../errors.js";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
 import { defineKey, PickleError, PyGlobal, SAFE_GLOBALS, unpickle, type ByteSource, type GlobalTable } from "./pickle.js";
@@ -40,7 +41,7 @@ const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL_VERSION = 1001;
 
 /** Thrown for unreadable, corrupt or truncated checkpoints; names the file and what was expected. */
-export class TorchCheckpointError extends Error {
+export class TorchCheckpointError extends DitError {
   constructor(path: string, message: string) {
     super(`${path}: ${message}`);
     this.name = "TorchCheckpointError";

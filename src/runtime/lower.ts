@@ -10,6 +10,7 @@
  * Values are materialised (Expand) only where an op needs real data: outputs,
  * pads, concatenations, gathers.
  */
+import { DitError } from "../errors.js";
 import type { ClosedJaxpr, Jaxpr } from "@jax-js/jax";
 import { dtypeInfo, isFloat, numel, type TypedArray } from "./dtype.js";
 import { Graph, type GraphIO } from "./onnx-graph.js";
@@ -24,7 +25,7 @@ export interface Val {
 }
 
 /** Raised when a jaxpr cannot be lowered; names the primitive and where it came from. */
-export class LoweringError extends Error {
+export class LoweringError extends DitError {
   constructor(message: string) {
     super(message);
     this.name = "LoweringError";

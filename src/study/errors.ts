@@ -1,7 +1,8 @@
+import { DitError } from "../errors.js";
 /** Typed errors of the studies (`dit study …`). */
 
 /** Bad input to a study: an unknown study or preset, a missing checkpoint, a failed worker. */
-export class StudyError extends Error {
+export class StudyError extends DitError {
   override name = "StudyError";
 }
 

@@ -14,6 +14,7 @@
  *   wall_s}`.
  * A malformed row throws `StudyResultsError` naming the file and the line.
  */
+import { DitError } from "../errors.js";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { SamplingRow as WrittenSamplingRow, TrainRow } from "./rows.js";
@@ -22,7 +23,7 @@ import { STUDY_NAMES, type StudyConfig, type StudyName } from "./settings.js";
 export { STUDY_NAMES, type StudyName };
 
 /** Bad or inconsistent raw results; the message names the file (and line). */
-export class StudyResultsError extends Error {
+export class StudyResultsError extends DitError {
   override name = "StudyResultsError";
 }
 

@@ -1,3 +1,4 @@
+import { DitError } from "../errors.js";
 /**
  * Correlations for the study reports: Pearson's r and Spearman's ρ (Pearson's
  * r of the ranks, tied values sharing their average rank), as the DiT paper
@@ -5,7 +6,7 @@
  */
 
 /** A correlation that cannot be computed: fewer than 2 pairs, unequal lengths, a non-finite value or a constant series. */
-export class CorrelationError extends Error {
+export class CorrelationError extends DitError {
   override name = "CorrelationError";
 }
 

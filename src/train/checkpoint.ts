@@ -14,6 +14,7 @@
  * and throughput go only in `info`. Writes are atomic (temp file, fsync,
  * rename), so a crash never leaves a half-written checkpoint.
  */
+import { DitError } from "../errors.js";
 import { closeSync, openSync, readdirSync, readSync } from "node:fs";
 import { dirname, join, relative as relativePath, resolve as resolvePath } from "node:path";
 import { readSafetensors, toFloat32, writeSafetensors } from "../io/safetensors.js";
@@ -22,7 +23,7 @@ import { configFromKwargs, type DiTConfig, type DiTKwargs } from "../model/confi
 import { Tensor } from "../runtime/tensor.js";
 import type { AdamWOptions, TrainState } from "./state.js";
 
-export class CheckpointError extends Error {
+export class CheckpointError extends DitError {
   override name = "CheckpointError";
 }
 

@@ -3,10 +3,11 @@
  * A lock whose process is gone (killed with SIGKILL, a crashed machine) is
  * taken over, so a resume is never blocked by a dead run.
  */
+import { DitError } from "../errors.js";
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
-export class RunLockedError extends Error {
+export class RunLockedError extends DitError {
   override name = "RunLockedError";
 }
 

@@ -9,6 +9,7 @@
  * (seed, s), so a run resumed from the checkpoint of step s continues
  * bit for bit as if it had never stopped.
  */
+import { DitError } from "../errors.js";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { cloneStateDict, type StateDict } from "../io/state-dict.js";
@@ -145,7 +146,7 @@ export interface TrainResult {
   last?: LogRecord;
 }
 
-export class NonFiniteLossError extends Error {
+export class NonFiniteLossError extends DitError {
   override name = "NonFiniteLossError";
 }
 
