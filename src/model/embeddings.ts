@@ -44,10 +44,26 @@ export function timestepFrequencies(dim = FREQUENCY_EMBEDDING_SIZE): Float32Arra
   return Float32Array.from({ length: half }, (_, i) => Math.fround(Math.exp(Math.fround(Math.fround(c * i) / half))));
 }
 
-/** [cos(t·f), sin(t·f)] features, (N, 256), computed in float32. */
+// 2π split for Cody–Waite range reduction: TWO_PI_HI has 8 significant bits, so k·TWO_PI_HI is exact in
+// float32 for every k we meet (|k| < 2^15), and TWO_PI_LO = 2π − TWO_PI_HI carries the rest.
+const TWO_PI_HI = 6.28125;
+const TWO_PI_LO = Math.fround(2 * Math.PI - 6.28125);
+const INV_TWO_PI = Math.fround(1 / (2 * Math.PI));
+
+/**
+ * [cos(t·f), sin(t·f)] features, (N, 256), computed in float32.
+ *
+ * Why the range reduction: t·f reaches ~1000 rad, and GPU sin/cos are only specified on [−π, π]
+ * (WGSL and Vulkan: absolute error ≤ 2^−11 there, nothing promised outside); WebGPU's SwiftShader
+ * drifted by ~1e-2 on these features. Reducing to [−π, π] first, with the exact-product split
+ * above, changes nothing on a CPU (the reduced argument is within ~3e-7 of the true remainder
+ * of the float32 t·f) and keeps every backend inside the domain its sin/cos is accurate on.
+ */
 export function timestepFeatures(t: Array, freqs: Array): Array {
-  const args = np.expandDims(t, 1).mul(np.expandDims(freqs, 0)); // (N, 128)
-  return np.concatenate([np.cos(args.ref), np.sin(args)], -1);
+  const args = np.expandDims(t, 1).mul(np.expandDims(freqs, 0)); // (N, 128), up to ~1000 rad
+  const k = np.floor(args.ref.mul(INV_TWO_PI).add(0.5)); // nearest multiple of 2π
+  const reduced = args.sub(k.ref.mul(TWO_PI_HI)).sub(k.mul(TWO_PI_LO)); // (N, 128), in [−π, π]
+  return np.concatenate([np.cos(reduced.ref), np.sin(reduced)], -1);
 }
 
 export interface TimestepEmbedderParams {
