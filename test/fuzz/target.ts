@@ -16,6 +16,12 @@ export interface FuzzSeed {
   boundaries?: number[];
 }
 
+/** A mutant with a description of what was done to the seed. */
+export interface FuzzMutant {
+  bytes: Uint8Array;
+  what: string;
+}
+
 export interface FuzzTarget {
   /** Format name for reports, e.g. "safetensors", "pt-zip", "idx-gz". */
   format: string;
@@ -26,9 +32,10 @@ export interface FuzzTarget {
   /**
    * Format-aware mutants ("headers that lie"): offsets past the end, overlapping ranges, shapes whose
    * product overflows, unknown dtypes, 1e12 element counts, deep nesting, huge declared lengths.
-   * `rand()` is the harness's seeded uniform [0, 1) generator; return one mutant per call.
+   * `rand()` is the harness's seeded uniform [0, 1) generator; return one mutant per call, either as
+   * bytes or as `{ bytes, what }` where `what` says which lie it tells (shown in failure reports).
    */
-  lie?(seed: FuzzSeed, rand: () => number): Uint8Array;
+  lie?(seed: FuzzSeed, rand: () => number): Uint8Array | FuzzMutant;
   /** Load `path` with the project's own loader, fully (read every tensor / pixel), and return a small summary. */
   load(path: string): Promise<unknown> | unknown;
 }
