@@ -25,7 +25,7 @@ import { DitError } from "../errors.js";
 import { readSafetensors, floatTensorToF32, type StTensor } from "./safetensors.js";
 import { pyFloat, tuple, type PyValue } from "./pickle-writer.js";
 import type { StateDict } from "./state-dict.js";
-import { loadTorchCheckpoint } from "./torch-checkpoint.js";
+import { loadTorchCheckpoint, type TorchLoadOptions } from "./torch-checkpoint.js";
 import { saveTorchCheckpoint, TorchOrderedDict, TorchTensor, type TorchSaveOptions, type TorchValue } from "./torch-save.js";
 import { Tensor } from "../runtime/tensor.js";
 import type { AdamWOptions, TrainState } from "../train/state.js";
@@ -197,16 +197,20 @@ function isStTensor(v: unknown): v is StTensor {
   return typeof v === "object" && v !== null && typeof (v as StTensor).dtype === "string" && Array.isArray((v as StTensor).shape) && ArrayBuffer.isView((v as StTensor).data);
 }
 
-/** Maps with string keys → plain objects, recursively (for `args`). */
-function plain(v: unknown): unknown {
+/** Deeper than any real `args` (argparse values are flat); a pickle can nest 1e5 deep, or loop. */
+const MAX_ARGS_DEPTH = 64;
+
+/** Maps with string keys → plain objects, recursively (for `args`); throws a RangeError past MAX_ARGS_DEPTH levels. */
+function plain(v: unknown, depth = 0): unknown {
+  if (depth > MAX_ARGS_DEPTH) throw new RangeError("too deep");
   if (v instanceof Map) {
     const o: Record<string, unknown> = {};
-    for (const [k, x] of v) Object.defineProperty(o, String(k), { value: plain(x), enumerable: true, writable: true, configurable: true });
+    for (const [k, x] of v) Object.defineProperty(o, String(k), { value: plain(x, depth + 1), enumerable: true, writable: true, configurable: true });
     return o;
   }
-  if (Array.isArray(v)) return v.map(plain);
+  if (Array.isArray(v)) return v.map((x) => plain(x, depth + 1));
   if (typeof v === "object" && v !== null && !ArrayBuffer.isView(v) && !isStTensor(v) && !(v instanceof Set)) {
-    for (const k of Object.keys(v)) Object.defineProperty(v, k, { value: plain((v as Record<string, unknown>)[k]), enumerable: true, writable: true, configurable: true });
+    for (const k of Object.keys(v)) Object.defineProperty(v, k, { value: plain((v as Record<string, unknown>)[k], depth + 1), enumerable: true, writable: true, configurable: true });
   }
   return v;
 }
@@ -225,11 +229,11 @@ function num(v: unknown): number | undefined {
  * (state_dict order = parameters order for the official DiT); every moment's
  * shape is checked against its parameter.
  */
-export function readOfficialCheckpoint(path: string): OfficialCheckpoint {
+export function readOfficialCheckpoint(path: string, opts: TorchLoadOptions = {}): OfficialCheckpoint {
   const bad = (msg: string): never => {
     throw new OfficialCheckpointError(path, msg);
   };
-  const root = loadTorchCheckpoint(path);
+  const root = loadTorchCheckpoint(path, opts);
   if (!(root instanceof Map)) bad("not a train.py checkpoint (the file holds no dict)");
   const ck = root as Map<unknown, unknown>;
   const entries = [...ck.keys()].map(String).join(", ");
@@ -305,7 +309,12 @@ export function readOfficialCheckpoint(path: string): OfficialCheckpoint {
   if (step > 0) {
     for (const n of names) if (!FROZEN.has(n) && !expAvg.has(n)) bad(`parameter '${n}' has no optimizer state at step ${step}`);
   }
-  const rawArgs = plain(ck.get("args") ?? {});
+  let rawArgs: unknown;
+  try {
+    rawArgs = plain(ck.get("args") ?? {});
+  } catch {
+    return bad(`'args' is nested more than ${MAX_ARGS_DEPTH} levels deep (or refers to itself); not train.py's argparse arguments`);
+  }
   const args = typeof rawArgs === "object" && rawArgs !== null && !Array.isArray(rawArgs) ? (rawArgs as Record<string, unknown>) : bad("'args' is neither a Namespace nor a dict");
   return { state: { step, model, ema, adam: { step, expAvg, expAvgSq } }, args, adam };
 }

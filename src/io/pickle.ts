@@ -214,7 +214,9 @@ function decodeEscapes(s: string, rawUnicode: boolean): string {
     const hex = (len: number) => {
       const h = s.slice(i + 1, i + 1 + len);
       i += len;
-      return String.fromCodePoint(parseInt(h, 16));
+      const cp = /^[0-9a-fA-F]+$/.test(h) && h.length === len ? parseInt(h, 16) : NaN;
+      if (!(cp <= 0x10ffff)) throw new RangeError(`invalid escape \\${n}${h}`);
+      return String.fromCodePoint(cp);
     };
     if (rawUnicode) {
       if (n === "u") out += hex(4);
@@ -257,8 +259,8 @@ function intOf(v: bigint): number | bigint {
 
 function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  // Via a hex string: linear time (a byte-at-a-time shift is quadratic in the length).
+  let v = BigInt("0x" + Buffer.from(b).reverse().toString("hex"));
   if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
   return intOf(v);
 }
@@ -349,7 +351,7 @@ export function unpickle(data: Uint8Array | ByteSource, opts: UnpickleOptions): 
     if (!Array.isArray(args)) fail(`REDUCE arguments for '${g.fullName}' are not a tuple`, at);
     if (!g.impl.call) fail(`'${g.fullName}' cannot be called`, at);
     try {
-      return record(g.impl.call!(args as unknown[]), g);
+      return charge(record(g.impl.call!(args as unknown[]), g), g.fullName, at);
     } catch (e) {
       if (e instanceof PickleError) throw e;
       return fail(`${g.fullName}: ${e instanceof Error ? e.message : String(e)}`, at);
@@ -361,7 +363,7 @@ export function unpickle(data: Uint8Array | ByteSource, opts: UnpickleOptions): 
     if (!Array.isArray(args)) fail(`NEWOBJ arguments for '${g.fullName}' are not a tuple`, at);
     if (!g.impl.construct) fail(`'${g.fullName}' cannot be instantiated`, at);
     try {
-      return record(g.impl.construct!(args as unknown[]), g);
+      return charge(record(g.impl.construct!(args as unknown[]), g), g.fullName, at);
     } catch (e) {
       if (e instanceof PickleError) throw e;
       return fail(`${g.fullName}: ${e instanceof Error ? e.message : String(e)}`, at);
@@ -382,9 +384,29 @@ export function unpickle(data: Uint8Array | ByteSource, opts: UnpickleOptions): 
     else fail("SETITEM on a value that is not a dict", at);
   };
   const appendTo = (l: unknown, items: unknown[], at: number) => {
-    if (Array.isArray(l)) l.push(...items);
+    if (Array.isArray(l)) for (const x of items) l.push(x); // never push(...items): 1e5+ arguments overflow the call stack
     else if (l instanceof Set) for (const x of items) l.add(x);
     else fail("APPEND on a value that is not a list", at);
+  };
+  const escaped = (decode: () => string, at: number): string => {
+    try {
+      return decode();
+    } catch (e) {
+      if (e instanceof PickleError) throw e;
+      return fail(`bad string literal: ${(e as Error).message}`, at);
+    }
+  };
+  /**
+   * Allow-listed calls may copy their arguments (`list(x)`, `dict(x)`, …), and a memoized argument can be
+   * copied again and again: bound the total elements they produce by the pickle's size, so a small file
+   * cannot make the loader allocate gigabytes.
+   */
+  let copyBudget = Math.max(1 << 20, 16 * src.length);
+  const charge = (v: unknown, what: string, at: number) => {
+    const n = Array.isArray(v) ? v.length : v instanceof Map || v instanceof Set ? v.size : v instanceof Uint8Array ? v.length / 8 : typeof v === "string" ? v.length / 8 : 0;
+    copyBudget -= n;
+    if (copyBudget < 0) fail(`'${what}' calls build far more data than the pickle holds (a copy amplification attack, or a corrupt file)`, at);
+    return v;
   };
   const memoGet = (i: number, at: number) => {
     if (!memo.has(i)) fail(`memo key ${i} is missing (corrupt pickle)`, at);
@@ -596,7 +618,7 @@ export function unpickle(data: Uint8Array | ByteSource, opts: UnpickleOptions): 
         push(utf8(take(u64())));
         break;
       case 0x56: // UNICODE (raw-unicode-escape)
-        push(decodeEscapes(line(), true));
+        push(escaped(() => decodeEscapes(line(), true), at));
         break;
       case 0x55: // SHORT_BINSTRING (py2 str, decoded as latin-1)
         push(latin1(take(u8())));
@@ -609,7 +631,7 @@ export function unpickle(data: Uint8Array | ByteSource, opts: UnpickleOptions): 
         break;
       }
       case 0x53: // STRING (protocol 0)
-        push(decodeReprString(line(), source));
+        push(escaped(() => decodeReprString(line(), source), at));
         break;
       case 0x43: // SHORT_BINBYTES
         push(new Uint8Array(take(u8())));

@@ -15,10 +15,18 @@
  * functions. Tensors come back as lazy references; `materialize` reads each
  * tensor's bytes by file offset (never the whole file into one Buffer, so files
  * over 2 GiB work) and copies non-contiguous views into C order.
+ *
+ * Integrity: every zip record read (data.pkl, byteorder, each storage) has its
+ * CRC-32 checked against the central directory unless `verifyCrc: false`; a
+ * mismatch names the record. The legacy format carries no checksum, so a
+ * flipped bit in a legacy file's tensor data cannot be detected.
+ *
+ * Nothing is allocated on a size the file declares before that size is checked
+ * against the bytes the file really holds.
  */
 import { DitError } from "../errors.js";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { inflateRawSync } from "node:zlib";
+import { crc32, inflateRawSync } from "node:zlib";
 import { defineKey, PickleError, PyGlobal, SAFE_GLOBALS, unpickle, type ByteSource, type GlobalTable } from "./pickle.js";
 import { ELEMENT_TYPES, type SafetensorsDType, type TorchDType } from "../runtime/dtype.js";
 import { makeArray, type StTensor } from "./safetensors.js";
@@ -134,6 +142,8 @@ class FileBytes {
 
 interface ZipEntry {
   name: string;
+  /** CRC-32 of the (uncompressed) data, from the central directory. */
+  crc: number;
   method: number;
   flags: number;
   compressedSize: number;
@@ -141,10 +151,21 @@ interface ZipEntry {
   localOffset: number;
 }
 
-function u64(dv: DataView, off: number): number {
+function u64(dv: DataView, off: number, path: string, what: string): number {
+  if (off + 8 > dv.byteLength) throw new TorchCheckpointError(path, `${what} is cut short (corrupt zip)`);
   const v = dv.getBigUint64(off, true);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`zip field ${v} is too large`);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new TorchCheckpointError(path, `${what} ${v} is too large (corrupt zip)`);
   return Number(v);
+}
+
+/**
+ * A record name that stays inside the archive: relative, '/'-separated, no '.' / '..' / empty
+ * components, no backslash or control characters (torch never writes such names; an archive
+ * that has them is hostile or corrupt).
+ */
+function safeRecordName(name: string): boolean {
+  if (name.length === 0 || name.startsWith("/") || /[\\\x00-\x1f]/.test(name) || /^[a-zA-Z]:/.test(name)) return false;
+  return name.split("/").every((c, i, all) => (c !== "" || i === all.length - 1) && c !== "." && c !== "..");
 }
 
 function readZipDirectory(f: FileBytes): Map<string, ZipEntry> {
@@ -172,13 +193,13 @@ function readZipDirectory(f: FileBytes): Map<string, ZipEntry> {
     const loc = f.read(eocdAbs - 20, 20, "zip64 end-of-central-directory locator");
     const ldv = new DataView(loc.buffer);
     if (ldv.getUint32(0, true) !== 0x07064b50) bad("zip64 end-of-central-directory locator missing (corrupt zip)");
-    const recOff = u64(ldv, 8);
+    const recOff = u64(ldv, 8, f.path, "zip64 end-of-central-directory offset");
     const rec = f.read(recOff, 56, "zip64 end-of-central-directory record");
     const rdv = new DataView(rec.buffer);
     if (rdv.getUint32(0, true) !== 0x06064b50) bad(`no zip64 end-of-central-directory record at byte ${recOff} (corrupt zip)`);
-    count = u64(rdv, 32);
-    cdSize = u64(rdv, 40);
-    cdOffset = u64(rdv, 48);
+    count = u64(rdv, 32, f.path, "zip64 record count");
+    cdSize = u64(rdv, 40, f.path, "zip64 central directory size");
+    cdOffset = u64(rdv, 48, f.path, "zip64 central directory offset");
   }
   const cd = f.read(cdOffset, cdSize, "zip central directory");
   const dv = new DataView(cd.buffer);
@@ -188,13 +209,17 @@ function readZipDirectory(f: FileBytes): Map<string, ZipEntry> {
     if (p + 46 > cd.length || dv.getUint32(p, true) !== 0x02014b50) bad(`zip central directory entry ${i} is corrupt`);
     const flags = dv.getUint16(p + 8, true);
     const method = dv.getUint16(p + 10, true);
+    const crc = dv.getUint32(p + 16, true);
     let compressedSize = dv.getUint32(p + 20, true);
     let size = dv.getUint32(p + 24, true);
     const nameLen = dv.getUint16(p + 28, true);
     const extraLen = dv.getUint16(p + 30, true);
     const commentLen = dv.getUint16(p + 32, true);
     let localOffset = dv.getUint32(p + 42, true);
+    if (p + 46 + nameLen + extraLen + commentLen > cd.length) bad(`zip central directory entry ${i} runs past the end of the central directory (corrupt zip)`);
     const name = Buffer.from(cd.subarray(p + 46, p + 46 + nameLen)).toString("utf8");
+    if (!safeRecordName(name)) bad(`zip record name '${name.slice(0, 80)}' escapes the archive (absolute, '..', or odd characters); refusing the file`);
+    if (entries.has(name)) bad(`zip archive has two records named '${name.slice(0, 80)}' (ambiguous; corrupt or hostile zip)`);
     // zip64 extended information: the 0xffffffff fields, in order.
     let e = p + 46 + nameLen;
     const extraEnd = e + extraLen;
@@ -203,19 +228,21 @@ function readZipDirectory(f: FileBytes): Map<string, ZipEntry> {
       const len = dv.getUint16(e + 2, true);
       if (id === 0x0001) {
         let q = e + 4;
+        const what = `zip64 field of record '${name.slice(0, 80)}'`;
         if (size === 0xffffffff) {
-          size = u64(dv, q);
+          size = u64(dv, q, f.path, what);
           q += 8;
         }
         if (compressedSize === 0xffffffff) {
-          compressedSize = u64(dv, q);
+          compressedSize = u64(dv, q, f.path, what);
           q += 8;
         }
-        if (localOffset === 0xffffffff) localOffset = u64(dv, q);
+        if (localOffset === 0xffffffff) localOffset = u64(dv, q, f.path, what);
       }
       e += 4 + len;
     }
-    entries.set(name, { name, method, flags, compressedSize, size, localOffset });
+    if (method === 0 && size !== compressedSize) bad(`stored zip record '${name.slice(0, 80)}' declares ${size} bytes but holds ${compressedSize} (corrupt zip)`);
+    entries.set(name, { name, crc, method, flags, compressedSize, size, localOffset });
     p = extraEnd + commentLen;
   }
   return entries;
@@ -235,12 +262,35 @@ function entryDataOffset(f: FileBytes, e: ZipEntry): number {
   return start;
 }
 
-function readEntry(f: FileBytes, e: ZipEntry): Uint8Array {
+/** Deflate cannot do better than about 1032:1; a record declaring more is lying. */
+const MAX_DEFLATE_RATIO = 1032;
+
+function checkCrc(f: FileBytes, e: ZipEntry, computed: number): void {
+  if (computed >>> 0 !== e.crc >>> 0) {
+    const hex = (x: number) => "0x" + (x >>> 0).toString(16).padStart(8, "0");
+    throw new TorchCheckpointError(
+      f.path,
+      `${e.name}: CRC-32 mismatch (stored ${hex(e.crc)}, computed ${hex(computed)}) — the file is corrupt (verifyCrc: false loads it anyway)`,
+    );
+  }
+}
+
+function readEntry(f: FileBytes, e: ZipEntry, verifyCrc: boolean): Uint8Array {
   const start = entryDataOffset(f, e);
   const raw = f.read(start, e.compressedSize, `zip entry '${e.name}'`);
-  if (e.method === 0) return raw;
-  const out = inflateRawSync(raw);
-  if (out.length !== e.size) throw new TorchCheckpointError(f.path, `zip entry '${e.name}' inflates to ${out.length} bytes, expected ${e.size}`);
+  let out = raw;
+  if (e.method !== 0) {
+    if (e.size > Math.max(1024, e.compressedSize * MAX_DEFLATE_RATIO)) {
+      throw new TorchCheckpointError(f.path, `zip entry '${e.name}' declares ${e.size} bytes from ${e.compressedSize} compressed (impossible for deflate; corrupt zip)`);
+    }
+    try {
+      out = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
+    } catch (err) {
+      throw new TorchCheckpointError(f.path, `zip entry '${e.name}' does not inflate to its declared ${e.size} bytes (${(err as Error).message})`);
+    }
+    if (out.length !== e.size) throw new TorchCheckpointError(f.path, `zip entry '${e.name}' inflates to ${out.length} bytes, expected ${e.size}`);
+  }
+  if (verifyCrc) checkCrc(f, e, crc32(out));
   return out;
 }
 
@@ -253,8 +303,12 @@ function asInt(v: unknown, what: string): number {
   return v;
 }
 
+/** More dimensions than any real tensor has (torch's own kernels stop at 25–64). */
+const MAX_DIMS = 64;
+
 function intList(v: unknown, what: string): number[] {
   if (!Array.isArray(v)) throw new Error(`${what} is not a tuple`);
+  if (v.length > MAX_DIMS) throw new Error(`${what} has ${v.length} dimensions (at most ${MAX_DIMS} supported)`);
   return v.map((x, i) => {
     const n = asInt(x, `${what}[${i}]`);
     if (n < 0) throw new Error(`${what}[${i}] is negative (${n})`);
@@ -320,9 +374,26 @@ export interface TorchCheckpoint {
   close(): void;
 }
 
-interface StorageLocator {
+/** Options of openTorchCheckpoint / loadTorchCheckpoint / loadTorchStateDict. */
+export interface TorchLoadOptions {
+  /**
+   * Check the zip CRC-32 of every record read (default true): a flipped bit in a `.pt` zip is then
+   * refused naming the record instead of loading changed weights. `false` skips it for speed.
+   * Legacy (non-zip) files have no checksum, so nothing can be verified there.
+   */
+  verifyCrc?: boolean;
+}
+
+interface LocatedStorage {
   /** Absolute file offset of the storage's first byte, and its size in bytes. */
-  locate(s: StorageRef): { offset: number; bytes: number };
+  offset: number;
+  bytes: number;
+  /** The zip record holding it, when its CRC-32 is to be verified. */
+  record?: ZipEntry;
+}
+
+interface StorageLocator {
+  locate(s: StorageRef): LocatedStorage;
   byteSwap: boolean;
 }
 
@@ -385,6 +456,23 @@ function swapBytes(b: Uint8Array, es: number): void {
 
 function openAs(f: FileBytes, format: "zip" | "legacy", root: unknown, loc: StorageLocator): TorchCheckpoint {
   const cache = new Map<TensorRef, StTensor>();
+  const verified = new Set<ZipEntry>();
+  /** Tensors sharing storages can be read many times over; bound the total by the file's size. */
+  let budget = 4 * f.size + (1 << 30);
+  /** Verify a record's CRC-32: from the span just read when it is the whole record, else by streaming the record. */
+  const verify = (r: LocatedStorage, span: Uint8Array, spanStart: number) => {
+    const e = r.record;
+    if (!e || verified.has(e)) return;
+    let crc: number;
+    if (spanStart === r.offset && span.length === r.bytes) crc = crc32(span);
+    else {
+      crc = 0;
+      const CHUNK = 1 << 26;
+      for (let o = 0; o < r.bytes; o += CHUNK) crc = crc32(f.read(r.offset + o, Math.min(CHUNK, r.bytes - o), `zip record '${e.name}'`), crc);
+    }
+    checkCrc(f, e, crc);
+    verified.add(e);
+  };
   const readTensor = (t: TensorRef): StTensor => {
     const hit = cache.get(t);
     if (hit) return hit;
@@ -397,15 +485,25 @@ function openAs(f: FileBytes, format: "zip" | "legacy", root: unknown, loc: Stor
     } else {
       let maxIndex = 0;
       for (let i = 0; i < t.shape.length; i++) maxIndex += (t.shape[i]! - 1) * t.stride[i]!;
-      const { offset, bytes: storageBytes } = loc.locate(t.storage);
+      const located = loc.locate(t.storage);
+      const { offset, bytes: storageBytes } = located;
       const spanElems = maxIndex + 1;
+      if (numel > spanElems) {
+        throw new TorchCheckpointError(
+          f.path,
+          `tensor ${t.dtype}[${t.shape}] with stride [${t.stride}] has ${numel} elements but spans only ${spanElems} of storage '${t.storage.key}' (an expanded / overlapping view; not supported)`,
+        );
+      }
       if ((t.offset + spanElems) * es > storageBytes) {
         throw new TorchCheckpointError(
           f.path,
           `tensor ${t.dtype}[${t.shape}] at offset ${t.offset} with stride [${t.stride}] needs ${t.offset + spanElems} elements of storage '${t.storage.key}', which holds ${storageBytes / es}`,
         );
       }
+      budget -= numel * es;
+      if (budget < 0) throw new TorchCheckpointError(f.path, `its tensors view their storages over and over: more than 4× the file's ${f.size} bytes of tensor data (corrupt or hostile file)`);
       const span = f.read(offset + t.offset * es, spanElems * es, `storage '${t.storage.key}'`);
+      verify(located, span, offset + t.offset * es);
       let contiguous = spanElems === numel;
       let expect = 1;
       for (let i = t.shape.length - 1; i >= 0 && contiguous; i--) {
@@ -419,44 +517,62 @@ function openAs(f: FileBytes, format: "zip" | "legacy", root: unknown, loc: Stor
     cache.set(t, out);
     return out;
   };
+  /** Iterative (an explicit work list, not recursion): a pickle can nest containers 1e5 deep. */
   const materialize = (value: unknown): unknown => {
+    if (value instanceof TensorRef) return readTensor(value);
     const seen = new Set<unknown>();
-    const fix = (v: unknown): unknown => {
-      if (v instanceof TensorRef) return readTensor(v);
-      if (typeof v !== "object" || v === null || seen.has(v)) return v;
+    const work: unknown[] = [value];
+    const visit = (x: unknown): unknown => {
+      if (x instanceof TensorRef) return readTensor(x);
+      if (typeof x === "object" && x !== null && !seen.has(x)) work.push(x);
+      return x;
+    };
+    while (work.length) {
+      const v = work.pop();
+      if (typeof v !== "object" || v === null || seen.has(v)) continue;
       seen.add(v);
       if (v instanceof Map) {
-        for (const [k, x] of v) if (x instanceof TensorRef || (typeof x === "object" && x !== null)) v.set(k, fix(x));
+        for (const [k, x] of v) {
+          const y = visit(x);
+          if (y !== x) v.set(k, y);
+        }
       } else if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) v[i] = fix(v[i]);
+        for (let i = 0; i < v.length; i++) v[i] = visit(v[i]);
       } else if (v instanceof Set) {
-        const items = [...v].map(fix);
-        v.clear();
-        for (const x of items) v.add(x);
+        if ([...v].some((x) => x instanceof TensorRef)) {
+          const items = [...v].map(visit);
+          v.clear();
+          for (const x of items) v.add(x);
+        } else for (const x of v) visit(x);
       } else if (!ArrayBuffer.isView(v) && !(v instanceof PyGlobal) && !(v instanceof StorageRef)) {
         const o = v as Record<string, unknown>;
         for (const k of Object.keys(o)) {
-          const x = fix(o[k]);
+          const x = visit(o[k]);
           if (x !== o[k]) defineKey(o, k, x); // never `o[k] = …`: a '__proto__' key would set the prototype
         }
       }
-      return v;
-    };
-    return fix(value);
+    }
+    return value;
   };
   return { path: f.path, format, root, materialize, readTensor, close: () => f.close() };
 }
 
+/**
+ * Our validation helpers throw plain `Error`s with a message; give them the file's name. Anything
+ * else (a TypeError, a RangeError from a DataView) is a bug in this reader and is rethrown as is,
+ * so that fuzzing finds it instead of a vague "error" hiding it.
+ */
 function wrapPickle<T>(path: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof PickleError || e instanceof TorchCheckpointError) throw e;
-    throw new TorchCheckpointError(path, (e as Error).message);
+    if (e instanceof DitError) throw e;
+    if (e instanceof Error && e.constructor === Error) throw new TorchCheckpointError(path, e.message.startsWith(`${path}: `) ? e.message.slice(path.length + 2) : e.message);
+    throw e;
   }
 }
 
-function openZip(f: FileBytes): TorchCheckpoint {
+function openZip(f: FileBytes, verifyCrc: boolean): TorchCheckpoint {
   const entries = readZipDirectory(f);
   const pkls = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pkls.length !== 1) {
@@ -471,18 +587,21 @@ function openZip(f: FileBytes): TorchCheckpoint {
     );
   }
   const prefix = pkls[0]!.slice(0, -"data.pkl".length);
+  for (const n of entries.keys()) {
+    if (!n.startsWith(prefix)) throw new TorchCheckpointError(f.path, `zip record '${n.slice(0, 80)}' is outside the archive folder '${prefix}' (corrupt or hostile zip)`);
+  }
   let byteSwap = false;
   const order = entries.get(`${prefix}byteorder`);
   if (order) {
-    const s = Buffer.from(readEntry(f, order)).toString("latin1").trim();
+    const s = Buffer.from(readEntry(f, order, verifyCrc)).toString("latin1").trim();
     if (s !== "little" && s !== "big") throw new TorchCheckpointError(f.path, `'${prefix}byteorder' says '${s}' (expected little or big)`);
     byteSwap = s === "big";
   }
-  const pkl = readEntry(f, entries.get(pkls[0]!)!);
+  const pkl = readEntry(f, entries.get(pkls[0]!)!, verifyCrc);
   const { load } = makePersistentLoad(false);
   const source = `${f.path} (${pkls[0]})`;
   const root = unpickle(pkl, { source, globals: TORCH_GLOBALS, persistentLoad: load }).value;
-  const located = new Map<string, { offset: number; bytes: number }>();
+  const located = new Map<string, LocatedStorage>();
   return openAs(f, "zip", root, {
     byteSwap,
     locate: (s) => {
@@ -494,7 +613,7 @@ function openZip(f: FileBytes): TorchCheckpoint {
       if (e.method !== 0) throw new TorchCheckpointError(f.path, `storage record '${name}' is compressed (expected stored)`);
       const need = s.numel * dtypeRow(s.dtype).bytes;
       if (e.size < need) throw new TorchCheckpointError(f.path, `storage record '${name}' has ${e.size} bytes, expected ${need} (${s.numel} × ${s.dtype})`);
-      const r = { offset: entryDataOffset(f, e), bytes: e.size };
+      const r: LocatedStorage = { offset: entryDataOffset(f, e), bytes: e.size, record: verifyCrc ? e : undefined };
       located.set(s.key, r);
       return r;
     },
@@ -517,7 +636,7 @@ function openLegacy(f: FileBytes): TorchCheckpoint {
   const keysP = next("storage keys", main.end);
   const keys = keysP.value;
   if (!Array.isArray(keys) || !keys.every((k) => typeof k === "string")) throw new TorchCheckpointError(f.path, "the storage-key pickle is not a list of strings");
-  const located = new Map<string, { offset: number; bytes: number }>();
+  const located = new Map<string, LocatedStorage>();
   let pos = keysP.end;
   for (const key of keys as string[]) {
     const s = storages.get(key);
@@ -541,13 +660,13 @@ function openLegacy(f: FileBytes): TorchCheckpoint {
   });
 }
 
-/** Open a torch.save file: parses the object tree; tensor data is read on demand. */
-export function openTorchCheckpoint(path: string): TorchCheckpoint {
+/** Open a torch.save file: parses the object tree; tensor data is read (and its CRC-32 checked) on demand. */
+export function openTorchCheckpoint(path: string, opts: TorchLoadOptions = {}): TorchCheckpoint {
   const f = new FileBytes(path);
   try {
     if (f.size < 4) throw new TorchCheckpointError(path, `file is ${f.size} bytes (empty or truncated; expected a zip archive or a pickle)`);
     const head = f.read(0, Math.min(f.size, 512), "file header");
-    if (head[0] === 0x50 && head[1] === 0x4b) return wrapPickle(path, () => openZip(f));
+    if (head[0] === 0x50 && head[1] === 0x4b) return wrapPickle(path, () => openZip(f, opts.verifyCrc ?? true));
     if (head[0] === 0x80) return wrapPickle(path, () => openLegacy(f));
     if (head.length >= 262 && Buffer.from(head.subarray(257, 262)).toString("latin1") === "ustar") {
       throw new TorchCheckpointError(path, "tar-format checkpoints (PyTorch < 0.4) are not supported");
@@ -560,8 +679,8 @@ export function openTorchCheckpoint(path: string): TorchCheckpoint {
 }
 
 /** Read a whole checkpoint: nested values (dicts as Maps) with tensors as StTensors. */
-export function loadTorchCheckpoint(path: string): unknown {
-  const ck = openTorchCheckpoint(path);
+export function loadTorchCheckpoint(path: string, opts: TorchLoadOptions = {}): unknown {
+  const ck = openTorchCheckpoint(path, opts);
   try {
     return wrapPickle(path, () => ck.materialize(ck.root));
   } finally {
@@ -651,10 +770,14 @@ export function extractStateDict(obj: unknown, entry?: CheckpointEntry): Map<str
  * Read only the state dict of a checkpoint (a train.py checkpoint's other
  * entries, such as the optimizer moments, are never read from disk).
  */
-export function loadTorchStateDict(path: string, entry?: CheckpointEntry): { stateDict: Map<string, StTensor>; entry: string | null; format: "zip" | "legacy" } {
-  const ck = openTorchCheckpoint(path);
+export function loadTorchStateDict(
+  path: string,
+  entry?: CheckpointEntry,
+  opts: TorchLoadOptions = {},
+): { stateDict: Map<string, StTensor>; entry: string | null; format: "zip" | "legacy" } {
+  const ck = openTorchCheckpoint(path, opts);
   try {
-    const sel = selectStateDict<TensorRef | StTensor>(ck.root, entry, path);
+    const sel = wrapPickle(path, () => selectStateDict<TensorRef | StTensor>(ck.root, entry, path));
     const stateDict = new Map<string, StTensor>();
     wrapPickle(path, () => {
       for (const [k, v] of sel.stateDict) stateDict.set(k, v instanceof TensorRef ? ck.readTensor(v) : v);
