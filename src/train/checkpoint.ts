@@ -133,14 +133,7 @@ export function isTrainCheckpointFile(path: string): boolean {
 export function loadCheckpoint(path: string): Checkpoint {
   const { tensors, metadata } = readSafetensors(path);
   if (!isTrainCheckpoint(metadata)) throw new CheckpointError(`${path}: not a dit-ts training checkpoint (its __metadata__ has no 'dit_ts_checkpoint'/'train' entries)`);
-  let config: DiTConfig;
-  let train: TrainMeta;
-  try {
-    config = configFromKwargs(JSON.parse(metadata.config ?? "null") as DiTKwargs);
-    train = JSON.parse(metadata.train!) as TrainMeta;
-  } catch (e) {
-    throw new CheckpointError(`${path}: unreadable config/train metadata (${e instanceof Error ? e.message : String(e)})`, { cause: e });
-  }
+  const { config, train, classNames, info } = parseCheckpointMeta(path, metadata);
   const groups: Record<keyof typeof PREFIXES, StateDict> = { model: new Map(), ema: new Map(), expAvg: new Map(), expAvgSq: new Map() };
   for (const [name, t] of tensors) {
     const g = (Object.keys(PREFIXES) as (keyof typeof PREFIXES)[]).filter((k) => name.startsWith(PREFIXES[k])).sort((a, b) => PREFIXES[b].length - PREFIXES[a].length)[0];
@@ -149,9 +142,11 @@ export function loadCheckpoint(path: string): Checkpoint {
     groups[g].set(name.slice(PREFIXES[g].length), new Tensor(toFloat32(t.data), t.shape));
   }
   if (groups.model.size === 0) throw new CheckpointError(`${path}: no model.* tensors`);
-  for (const k of groups.model.keys()) if (!groups.ema.has(k)) throw new CheckpointError(`${path}: model.${k} has no ema.${k}`);
-  const classNames = metadata.class_names ? (JSON.parse(metadata.class_names) as string[]) : undefined;
-  const info = metadata.info ? (JSON.parse(metadata.info) as Record<string, unknown>) : undefined;
+  for (const [k, t] of groups.model) {
+    const e = groups.ema.get(k);
+    if (!e) throw new CheckpointError(`${path}: model.${k} has no ema.${k}`);
+    if (e.shape.join() !== t.shape.join()) throw new CheckpointError(`${path}: ema.${k} is [${e.shape}], but model.${k} is [${t.shape}]`);
+  }
   return {
     config,
     train,
@@ -160,6 +155,45 @@ export function loadCheckpoint(path: string): Checkpoint {
     info,
     state: { step: train.step, model: groups.model, ema: groups.ema, adam: { step: train.adam_step, expAvg: groups.expAvg, expAvgSq: groups.expAvgSq } },
   };
+}
+
+/** The JSON entries of a checkpoint's metadata, parsed and checked; errors name the file and the entry. */
+function parseCheckpointMeta(path: string, metadata: Record<string, string>): { config: DiTConfig; train: TrainMeta; classNames?: string[]; info?: Record<string, unknown> } {
+  const bad = (what: string, cause?: unknown): never => {
+    throw new CheckpointError(`${path}: unreadable checkpoint metadata: ${what}`, { cause });
+  };
+  const json = (key: string): unknown => {
+    if (metadata[key] === undefined) return undefined;
+    try {
+      return JSON.parse(metadata[key]);
+    } catch (e) {
+      return bad(`'${key}' is not valid JSON (${e instanceof Error ? e.message : String(e)})`, e);
+    }
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const count = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  const finite = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+  const rawConfig = json("config");
+  if (!isObject(rawConfig)) return bad(`'config' is ${metadata.config === undefined ? "missing" : metadata.config.slice(0, 40)}, expected the DiT kwargs object`);
+  let config: DiTConfig;
+  try {
+    config = configFromKwargs(rawConfig as DiTKwargs);
+  } catch (e) {
+    return bad(`'config': ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+  const t = json("train");
+  if (!isObject(t)) return bad(`'train' is ${String(metadata.train).slice(0, 40)}, expected an object`);
+  for (const k of ["step", "adam_step", "data_position", "seed"]) if (!count(t[k])) bad(`train.${k} is ${JSON.stringify(t[k])}, expected a non-negative integer`);
+  const a = t.adam;
+  if (!isObject(a) || !finite(a.lr) || !finite(a.eps) || !finite(a.weight_decay) || !Array.isArray(a.betas) || a.betas.length !== 2 || !a.betas.every(finite)) {
+    bad(`train.adam is ${JSON.stringify(a)?.slice(0, 80)}, expected {lr, betas: [b1, b2], eps, weight_decay} numbers`);
+  }
+  if (!isObject(t.args)) bad(`train.args is ${JSON.stringify(t.args)}, expected an object`);
+  const classNames = json("class_names");
+  if (classNames !== undefined && !(Array.isArray(classNames) && classNames.every((c) => typeof c === "string"))) bad(`'class_names' is ${metadata.class_names!.slice(0, 40)}, expected an array of strings`);
+  const info = json("info");
+  if (info !== undefined && !isObject(info)) bad(`'info' is ${metadata.info!.slice(0, 40)}, expected an object`);
+  return { config, train: t as unknown as TrainMeta, classNames: classNames as string[] | undefined, info: info as Record<string, unknown> | undefined };
 }
 
 /** AdamW settings as stored in `train.adam`. */
