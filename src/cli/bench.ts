@@ -1,5 +1,5 @@
 /** `dit bench`: time one model's forward pass (random weights), for comparison with other implementations. */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { benchModel } from "../model/bench.js";
 import { BLOCK_TYPES, type BlockType } from "../model/config.js";
 import { addModelOptions, modelFromOptions, positiveInt, type ModelOptions } from "./options.js";
@@ -9,11 +9,10 @@ export function registerBench(program: Command): void {
   const cmd = program.command("bench").description("time a model's forward pass with random weights (warm-up, then the median of ≥ 5 runs)");
   addModelOptions(cmd, { defaultModel: "DiT-XL/2" })
     .option("--batch, --batch-size <n>", "batch size", positiveInt("batch-size"), 1)
-    .option("--block <type>", `with --model: conditioning block (${BLOCK_TYPES.join(", ")})`, "adaLN-Zero")
+    .addOption(new Option("--block <type>", "with --model: conditioning block").choices([...BLOCK_TYPES]).default("adaLN-Zero"))
     .option("--runs <n>", "timed runs (at least 5)", positiveInt("runs"), 5)
     .option("--json", "print one JSON line {model, block, batch, resolution, median_ms, gflops_per_s, peak_rss_mb} on stdout")
     .action(async (o: ModelOptions & { batchSize: number; block: string; runs: number; json?: boolean }) => {
-      if (!BLOCK_TYPES.includes(o.block as BlockType)) throw new Error(`unknown block '${o.block}': expected one of ${BLOCK_TYPES.join(", ")}`);
       const { name, config } = modelFromOptions(o, "DiT-XL/2"); // exactly one of --model / --config
       const r = o.config
         ? await benchModel(name, { config, batch: o.batchSize, runs: o.runs })

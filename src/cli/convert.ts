@@ -5,12 +5,14 @@ import { trainCheckpointToOfficial } from "../io/official-checkpoint.js";
 import { exportModelWeights, isTrainCheckpointFile } from "../train/checkpoint.js";
 import type { CheckpointEntry } from "../io/torch-checkpoint.js";
 import { printJson } from "./output.js";
+import { checkInput, checkOutputFile } from "./paths.js";
+import { UsageError } from "./usage-error.js";
 
 /** A path given as a positional or as an option (not two different ones). */
 function onePath(what: string, positional: string | undefined, option: string | undefined, flag: string): string {
-  if (positional && option && positional !== option) throw new Error(`${what} given twice: '${positional}' and ${flag} '${option}'`);
+  if (positional && option && positional !== option) throw new UsageError(`${what} given twice: '${positional}' and ${flag} '${option}'`);
   const p = option ?? positional;
-  if (!p) throw new Error(`give the ${what} (${flag} FILE, or as a positional argument)`);
+  if (!p) throw new UsageError(`give the ${what} (${flag} FILE, or as a positional argument)`);
   return p;
 }
 
@@ -35,8 +37,11 @@ export function registerConvert(program: Command): void {
       if (opts.ckpt && input && !output) [input, output] = [undefined, input]; // dit convert --ckpt in.pt out.safetensors
       const src = onePath("checkpoint", input, opts.ckpt, "--ckpt");
       const dst = onePath("output", output, opts.out, "--out");
+      checkInput(opts.ckpt ? "--ckpt" : "[input]", src, "file");
+      checkInput("--vae", opts.vae, "file or folder");
+      checkOutputFile(opts.out ? "--out" : "[output]", dst);
       if (opts.format === "official") {
-        if (opts.entry) throw new Error("--entry picks the entry of a .pt to convert to safetensors; --format official writes the whole checkpoint");
+        if (opts.entry) throw new UsageError("--entry picks the entry of a .pt to convert to safetensors; --format official writes the whole checkpoint");
         const o = trainCheckpointToOfficial(src, dst);
         if (opts.json) return printJson(o);
         return void process.stdout.write(`wrote ${o.output}: train.py checkpoint at step ${o.step} (model, ema, AdamW state, args; ${o.tensors} tensors, ${o.params.toLocaleString("en-US")} parameters)\n`);

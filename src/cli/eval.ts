@@ -7,6 +7,7 @@ import type { FeatureNetworkName } from "../eval/feature-network.js";
 import { FEATURE_NETWORK_NAMES } from "../eval/networks.js";
 import { progressBar } from "./common.js";
 import { log, positiveInt, printJson } from "./output.js";
+import { checkInput, checkOutputFile, checkOutputFolder } from "./paths.js";
 
 /** A progress bar per phase that takes absolute counts (one bar at a time, on stderr). */
 export function featureProgress(quiet = false): { update(label: string, done: number, total: number): void; stop(): void } {
@@ -79,6 +80,11 @@ export function registerEval(program: Command): void {
     .option("--batch-size <b>", "images per network call", positiveInt("batch-size"))
     .option("--json [file]", "write the results as JSON to file (and print the summary), or without a file print one JSON line on stdout")
     .action(async (samples: string, ref: string, opts: EvalCliOpts) => {
+      checkInput("<samples>", samples, "file or folder");
+      checkInput("<ref>", ref, "file or folder");
+      checkInput("--weights", opts.weights, "file");
+      if (typeof opts.json === "string") checkOutputFile("--json", opts.json);
+      if (opts.cache) checkOutputFolder("--cache-dir", opts.cacheDir);
       const toStdout = opts.json === true;
       const bar = featureProgress(toStdout);
       let report: EvalReport;

@@ -4,6 +4,7 @@ import { exportModel } from "../io/export-model.js";
 import { loadStateDict } from "../io/state-dict.js";
 import { initParams } from "../model/params.js";
 import { addModelOptions, modelFromOptions, positiveInt, type ModelOptions } from "./options.js";
+import { checkInput, checkOutputFile } from "./paths.js";
 import { log, printJson } from "./output.js";
 
 export function registerExport(program: Command): void {
@@ -15,6 +16,8 @@ export function registerExport(program: Command): void {
     .option("--external-data", "always store weights in <file>.data")
     .option("--json", "print one JSON line {files, batch} on stdout")
     .action(async (o: ModelOptions & { ckpt?: string; out: string; batchSize: number; externalData?: boolean; json?: boolean }) => {
+      checkInput("--ckpt", o.ckpt, "file");
+      checkOutputFile("--out", o.out);
       const { config } = modelFromOptions(o);
       const weights = o.ckpt ? loadStateDict(o.ckpt) : initParams(config, 0);
       const files = await exportModel(config, weights, o.out, { batch: o.batchSize, externalData: o.externalData ? true : undefined });

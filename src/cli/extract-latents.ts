@@ -1,10 +1,12 @@
 /** `dit extract-latents`: run a VAE encoder once over a dataset and store every image's (and mirror image's) latent distribution in one file. */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { FASHION_MNIST_DIR, openImageSource, type Split } from "../data/dataset.js";
 import { extractLatents } from "../data/latents.js";
 import { loadVae } from "../vae/load.js";
 import { progressBar } from "./common.js";
 import { log, positiveInt, printJson } from "./output.js";
+import { checkInput, checkOutputFile } from "./paths.js";
+import { UsageError } from "./usage-error.js";
 
 interface ExtractLatentsOpts {
   data: string;
@@ -17,6 +19,12 @@ interface ExtractLatentsOpts {
   json?: boolean;
 }
 
+/** `--channels`: 1 or 3. */
+function channelsOption(v: string): 1 | 3 {
+  if (v.trim() !== "1" && v.trim() !== "3") throw new UsageError(`--channels must be 1 (grey) or 3 (RGB), got '${v}'`);
+  return Number(v) as 1 | 3;
+}
+
 export function registerExtractLatents(program: Command): void {
   program
     .command("extract-latents")
@@ -26,12 +34,13 @@ export function registerExtractLatents(program: Command): void {
     .requiredOption("--out <file>", "the latent file to write (FILE.partial while in progress)")
     .option("--image-size <n>", "image size S: IDX images are padded to S×S (default 32), image folders resized and centre-cropped (default 256)", positiveInt("image-size"))
     .option("--batch-size <n>", "images per encoder call (each also encodes its mirror image)", positiveInt("batch-size"), 32)
-    .option("--split <train|test>", "IDX folders: train-* or t10k-* files", "train")
-    .option("--channels <1|3>", "image folders: 3 = RGB (default), 1 = grey", positiveInt("channels"))
+    .addOption(new Option("--split <train|test>", "IDX folders: train-* or t10k-* files").choices(["train", "test"]).default("train"))
+    .addOption(new Option("--channels <1|3>", "image folders: 3 = RGB (default), 1 = grey").argParser(channelsOption))
     .option("--json", 'print one JSON line {"out", "count", "resumed_from", "latent_shape", "num_classes", "scaling_factor", "description"} on stdout')
     .action(async (opts: ExtractLatentsOpts) => {
-      if (opts.split !== "train" && opts.split !== "test") throw new Error(`--split must be train or test, got '${opts.split}'`);
-      if (opts.channels !== undefined && opts.channels !== 1 && opts.channels !== 3) throw new Error(`--channels must be 1 or 3, got ${opts.channels}`);
+      checkInput("--data", opts.data, "file or folder");
+      checkInput("--vae", opts.vae, "file or folder");
+      checkOutputFile("--out", opts.out);
       const src = openImageSource(opts.data, { imageSize: opts.imageSize, split: opts.split as Split, channels: opts.channels as 1 | 3 | undefined });
       log(`extract-latents: ${src.description}`);
       const vae = loadVae(opts.vae);

@@ -6,6 +6,7 @@ import type { FeatureNetworkName } from "../eval/feature-network.js";
 import type { Split } from "../data/dataset.js";
 import { featureProgress } from "./eval.js";
 import { log, positiveInt, printJson } from "./output.js";
+import { checkInput, checkOutputFile, checkOutputFolder } from "./paths.js";
 
 interface FidStatsCliOpts {
   data: string;
@@ -38,6 +39,10 @@ export function registerFidStats(program: Command): void {
     .option("--batch-size <b>", "images per network call", positiveInt("batch-size"))
     .option("--json", "print one JSON line {out, network, n, feature_dim, spatial_dim, cached, cache} on stdout")
     .action(async (opts: FidStatsCliOpts) => {
+      checkInput("--data", opts.data, "file or folder");
+      checkInput("--weights", opts.weights, "file");
+      checkOutputFile("--out", opts.out);
+      if (opts.cache) checkOutputFolder("--cache-dir", opts.cacheDir);
       const bar = featureProgress(opts.json);
       let r;
       try {

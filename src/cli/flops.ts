@@ -1,9 +1,11 @@
 /** `dit flops`: parameters and forward Gflops of every official config and conditioning block, or of one config file. */
-import type { Command } from "commander";
-import { BLOCK_TYPES, OFFICIAL_MODELS, officialConfig, type BlockType } from "../model/config.js";
+import { Option, type Command } from "commander";
+import { BLOCK_TYPES, OFFICIAL_MODELS, type BlockType } from "../model/config.js";
 import { flopsRow, flopsTable } from "../model/flops.js";
 import { loadConfigFile } from "./common.js";
-import { imageSize } from "./options.js";
+import { imageSize, modelName } from "./options.js";
+import { checkInput } from "./paths.js";
+import { UsageError } from "./usage-error.js";
 import { printJson, table } from "./output.js";
 
 export function registerFlops(program: Command): void {
@@ -11,21 +13,19 @@ export function registerFlops(program: Command): void {
     .command("flops")
     .description("parameters and forward Gflops (fvcore multiply-accumulates) of the official DiT configs")
     .option("--resolution, --image-size <px>", "image size in pixels (latent = px / 8)", imageSize, 256)
-    .option("--model <name>", "only this model (e.g. DiT-XL/2)")
+    .option("--model <name>", "only this model (e.g. DiT-XL/2)", modelName)
     .option("--config <file>", "count this model config JSON instead (its own latent size and block)")
-    .option("--block <type>", `only this conditioning block (${BLOCK_TYPES.join(", ")})`)
+    .addOption(new Option("--block <type>", "only this conditioning block").choices([...BLOCK_TYPES]))
     .option("--json", "print one JSON line (an array of rows) on stdout")
     .action((opts: { imageSize: number; model?: string; config?: string; block?: string; json?: boolean }) => {
-      if (opts.block && !BLOCK_TYPES.includes(opts.block as BlockType)) {
-        throw new Error(`unknown block '${opts.block}': expected one of ${BLOCK_TYPES.join(", ")}`);
-      }
-      if (opts.model && opts.config) throw new Error("give one of --model or --config, not both");
+      if (opts.model && opts.config) throw new UsageError("give one of --model or --config, not both");
+      checkInput("--config", opts.config, "file");
       let rows;
       if (opts.config) {
         const c = loadConfigFile(opts.config);
         rows = [flopsRow(opts.config, opts.block ? { ...c, block: opts.block as BlockType } : c)];
       } else {
-        const models = opts.model ? [officialConfig(opts.model) && normalizeName(opts.model)] : OFFICIAL_MODELS;
+        const models = opts.model ? [opts.model] : OFFICIAL_MODELS; // modelName checked and normalised it
         rows = flopsTable(opts.imageSize, models, opts.block ? [opts.block as BlockType] : BLOCK_TYPES);
       }
       if (opts.json) return printJson(rows);
@@ -36,8 +36,4 @@ export function registerFlops(program: Command): void {
         ) + "\n",
       );
     });
-}
-
-function normalizeName(name: string): string {
-  return name.startsWith("DiT-") ? name : `DiT-${name}`;
 }

@@ -1,9 +1,10 @@
 /** `dit forward`: run a model on tensors from a safetensors file (for checking a conversion); the library's `forwardFile`. */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import type { CfgMode } from "../model/guidance.js";
 import { forwardFile } from "../io/forward-file.js";
 import { progressBar } from "./common.js";
 import { addModelOptions, modelFromOptions, type ModelOptions } from "./options.js";
+import { checkInput, checkOutputFile } from "./paths.js";
 import { log, printJson } from "./output.js";
 
 export function registerForward(program: Command): void {
@@ -12,10 +13,12 @@ export function registerForward(program: Command): void {
     .requiredOption("--weights, --ckpt <file>", "model weights (.safetensors or a PyTorch .pt checkpoint, official names)")
     .requiredOption("--inputs <file>", "safetensors with x (N,C,H,W) float32, t (N) int64/float32, y (N) int64, optional cfg_scale")
     .requiredOption("--out <file>", "output safetensors")
-    .option("--cfg-mode <mode>", "guidance on the first 3 channels (official) or all latent channels (standard)", "official")
+    .addOption(new Option("--cfg-mode <mode>", "guidance on the first 3 channels (official) or all latent channels (standard)").choices(["official", "standard"]).default("official"))
     .option("--json", "print one JSON line on stdout")
     .action(async (opts: ModelOptions & { ckpt: string; inputs: string; out: string; cfgMode?: CfgMode; json?: boolean }) => {
-      if (opts.cfgMode !== "official" && opts.cfgMode !== "standard") throw new Error(`--cfg-mode must be official or standard, got '${opts.cfgMode}'`);
+      checkInput("--ckpt", opts.ckpt, "file");
+      checkInput("--inputs", opts.inputs, "file");
+      checkOutputFile("--out", opts.out);
       const { config } = modelFromOptions(opts);
       const bar = progressBar("forward", config.depth, opts.json);
       try {

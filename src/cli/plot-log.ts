@@ -3,16 +3,18 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { LOSS_SERIES, plotTrainLog, type LossSeries } from "../train/plot.js";
+import { checkInput, checkOutputFile } from "./paths.js";
+import { UsageError } from "./usage-error.js";
 
 const int = (name: string, lo: number, hi: number) => (v: string) => {
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < lo || x > hi) throw new Error(`--${name} must be an integer in [${lo}, ${hi}], got '${v}'`);
+  const x = v.trim() === "" ? NaN : Number(v);
+  if (!Number.isInteger(x) || x < lo || x > hi) throw new UsageError(`--${name} must be an integer in [${lo}, ${hi}], got '${v}'`);
   return x;
 };
 
 const scaleOption = (v: string) => {
-  const x = Number(v);
-  if (!(x > 0 && x <= 8)) throw new Error(`--scale must be a number in (0, 8], got '${v}'`);
+  const x = v.trim() === "" ? NaN : Number(v);
+  if (!(x > 0 && x <= 8)) throw new UsageError(`--scale must be a number in (0, 8], got '${v}'`);
   return x;
 };
 
@@ -32,8 +34,13 @@ export function registerPlotLog(program: Command): void {
     .option("--json", "print what was written as one JSON line on stdout")
     .action(async (log: string, opts: { out: string; series: string; smooth?: number; width: number; height: number; scale: number; title: string; font?: string; json?: boolean }) => {
       const series = opts.series.split(",").map((s) => s.trim()).filter(Boolean);
-      for (const s of series) if (!LOSS_SERIES.includes(s as LossSeries)) throw new Error(`--series: unknown series '${s}', expected some of ${LOSS_SERIES.join(", ")}`);
+      for (const s of series) if (!LOSS_SERIES.includes(s as LossSeries)) throw new UsageError(`--series: unknown series '${s}', expected some of ${LOSS_SERIES.join(", ")}`);
+      if (series.length === 0) throw new UsageError(`--series: expected some of ${LOSS_SERIES.join(", ")}, got '${opts.series}'`);
+      checkInput("<log>", log, "file or folder");
       const path = existsSync(log) && statSync(log).isDirectory() ? join(log, "log.jsonl") : log;
+      checkInput("<log>", path, "file");
+      checkInput("--font", opts.font, "file");
+      checkOutputFile("--out", opts.out);
       const r = await plotTrainLog(path, opts.out, {
         series: series as LossSeries[],
         smooth: opts.smooth,

@@ -15,7 +15,9 @@ import { ensureShardManifest, shardManifest } from "../sample/shard-manifest.js"
 import { parseShard, SHARD_COUNT_ENV, type ShardSpec } from "../sample/shard-spec.js";
 import { runShardWorkers } from "../sample/workers.js";
 import { loadConfigFile, progressBar } from "./common.js";
+import { integer, modelName, numberOption } from "./options.js";
 import { log, positiveInt, printJson } from "./output.js";
+import { checkInput, checkOutputFile, checkOutputFolder } from "./paths.js";
 
 interface SampleCliOpts {
   ckpt?: string;
@@ -39,22 +41,6 @@ interface SampleCliOpts {
   merge?: string;
 }
 
-function number(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isFinite(n)) throw new Error(`--${name} must be a number, got '${v}'`);
-    return n;
-  };
-}
-
-function integer(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isInteger(n)) throw new Error(`--${name} must be an integer, got '${v}'`);
-    return n;
-  };
-}
-
 export function registerSample(program: Command): void {
   program
     .command("sample")
@@ -63,12 +49,12 @@ export function registerSample(program: Command): void {
         "with no arguments at all, 4 images of each of its 10 classes with DPM-Solver++ (25 steps) into samples/",
     )
     .option("--ckpt <path>", "checkpoint: dit train's checkpoints/NNNNNNN.safetensors (EMA weights), a model .safetensors or folder, an official DiT-XL-2-256x256.pt / 512, or diffusers DiT weights (pipeline or transformer folder)")
-    .option("--model <name>", "official architecture when the checkpoint has no config (e.g. DiT-XL/2 for the official .pt)")
+    .option("--model <name>", "official architecture when the checkpoint has no config (e.g. DiT-XL/2 for the official .pt)", modelName)
     .option("--config <file>", "JSON model config (official DiT kwargs, top level or under dit_kwargs); overrides the checkpoint's")
     .option("--vae <path|none>", "VAE folder (config.json + weights) or weights file (diffusers/CompVis names; SD VAE config unless a config.json is beside it), or 'none' for pixel-space models; default: the one the checkpoint names or ships beside it")
     .option("--class <k...>", "class ids or names (the checkpoint's own class names, else ImageNet's); labels cycle through them. Default: random labels over all classes (sample_ddp.py), or every class of a model with ≤ 16")
     .option("--num-samples <n>", "total images (default: 4 per given class)", positiveInt("num-samples"))
-    .option("--cfg-scale <x>", "classifier-free guidance scale, ≥ 1 (default 4.0 as sample.py; 1 = no guidance)", number("cfg-scale"))
+    .option("--cfg-scale <x>", "classifier-free guidance scale, ≥ 1 (default 4.0 as sample.py; 1 = no guidance)", numberOption("cfg-scale", (x) => x >= 1, "a number ≥ 1 (1 = no guidance)"))
     .addOption(new Option("--cfg-mode <mode>", "guidance on the first 3 channels as the official code, or on all channels").choices(["official", "standard"]).default("official"))
     .addOption(new Option("--sampler <name>", "sampler (default: dpm++ for the bundled model, ddpm as sample.py with --ckpt)").choices([...SAMPLERS]))
     .option("--num-sampling-steps <n>", `sampler steps (default: ddpm ${DEFAULT_STEPS.ddpm} as sample.py, ddim ${DEFAULT_STEPS.ddim}, dpm++ ${DEFAULT_STEPS["dpm++"]} on log-SNR steps)`, positiveInt("num-sampling-steps"))
@@ -86,7 +72,13 @@ export function registerSample(program: Command): void {
     .option("--workers <k>", "run k local processes (shards 0..k−1 of k) into --out and wait for them; with --npz, merge when all are done", positiveInt("workers"))
     .option("--merge <dir>", "check that the sharded set in <dir> is complete (naming missing images) and write --npz (arr_0 images, arr_1 labels)")
     .action(async (opts: SampleCliOpts) => {
+      checkOutputFile("--npz", opts.npz);
       if (opts.merge !== undefined) return merge(opts);
+      checkInput("--ckpt", opts.ckpt, "file or folder");
+      checkInput("--config", opts.config, "file");
+      if (opts.vae !== "none") checkInput("--vae", opts.vae, "file or folder");
+      checkOutputFolder("--out", opts.out);
+      const shardSpec = opts.shard !== undefined ? parseShard(opts.shard) : undefined; // a bad --shard fails before the model loads
       if (opts.shard !== undefined && opts.workers !== undefined) throw new SampleError("give --shard or --workers, not both (--workers k runs shards 0..k−1 of k itself)");
       if (opts.shard !== undefined && opts.npz) throw new SampleError("--npz with --shard: a shard makes part of the set; when all shards are done, run dit sample --merge DIR --npz FILE");
       if (opts.model && opts.config) throw new SampleError("give --model or --config, not both");
@@ -113,7 +105,7 @@ export function registerSample(program: Command): void {
       });
       const n = plan.labels.length;
       const [H, W, C] = plan.image;
-      if (opts.shard !== undefined) return shard(plan, parseShard(opts.shard), opts);
+      if (shardSpec !== undefined) return shard(plan, shardSpec, opts);
       if (opts.workers !== undefined) return workers(plan, opts);
       log(`sample: ${n} images ${H}×${W}×${C} from ${plan.model.path ?? ckpt} (${plan.model.format}), ${plan.sampler} ${plan.steps} steps, cfg ${plan.cfgScale}${plan.guided ? ` (${plan.cfgMode})` : ""}, seed ${plan.seed}`);
       const bar = progressBar("sample", Math.ceil(n / plan.batchSize) * plan.diffusion.numTimesteps, opts.json);
@@ -202,6 +194,7 @@ async function workers(plan: SamplePlan, opts: SampleCliOpts): Promise<void> {
 function merge(opts: SampleCliOpts): void {
   if (!opts.npz) throw new SampleError("--merge DIR needs --npz FILE (the .npz to write)");
   if (opts.shard !== undefined || opts.workers !== undefined) throw new SampleError("--merge combines finished shards: give it without --shard or --workers");
+  checkInput("--merge", opts.merge, "folder");
   const r = mergeShards(opts.merge!, opts.npz);
   if (opts.json) printJson({ npz: r.npz, shape: r.shape, labels: Array.from(r.labels), dir: r.dir });
   else process.stdout.write(`merged ${r.shape[0]} images ${r.shape[1]}×${r.shape[2]} from ${relative(process.cwd(), r.dir) || "."}/ into ${r.npz} (arr_0 images, arr_1 labels)\n`);

@@ -3,6 +3,7 @@ import { Option, type Command } from "commander";
 import { STUDY_NAMES, type StudyName } from "../study/report-rows.js";
 import { studyReport } from "../study/report.js";
 import { log, printJson } from "./output.js";
+import { checkInput } from "./paths.js";
 
 export function registerStudyReport(study: Command): void {
   study
@@ -14,6 +15,7 @@ export function registerStudyReport(study: Command): void {
     .option("--json", 'print one JSON line {"results", "index", "studies": [{"study", "status", "report", "plots", "hypotheses"}], "written"} on stdout')
     .addHelpText("after", "\nA study without results is skipped (said so on stderr and in the index). A malformed row is refused, naming its file and line, before anything is written.\nThe human analysis of a failed hypothesis goes in <results>/<study>/analysis.md: the report includes it verbatim and never overwrites it.")
     .action(async (o: { results: string; study: StudyName | "all"; font?: string; json?: boolean }) => {
+      checkInput("--font", o.font, "file");
       const r = await studyReport({ results: o.results, study: o.study, fontFile: o.font });
       for (const s of r.studies) {
         for (const n of s.notes) log(`dit study report: ${n}`);

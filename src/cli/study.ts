@@ -8,6 +8,7 @@ import { FASHION_MNIST_DIR } from "../data/dataset.js";
 import { PRESET_NAMES, runStudy, studyRuns, studySettings, type PresetName, type StudyName, type StudyProgress } from "../study/index.js";
 import { configCost } from "../study/settings.js";
 import { log, positiveInt, printJson } from "./output.js";
+import { checkInput, checkOutputFolder } from "./paths.js";
 import { registerStudyReport } from "./study-report.js";
 
 interface StudyCliOpts {
@@ -102,6 +103,9 @@ function registerOne(study: Command, name: StudyName): void {
       return `\nThe full preset's runs: ${runs.map((r) => `${r.id} (${configCost(r.config).gflops.toFixed(4)} Gflops)`).join(", ")}.\nInterrupted (Ctrl-C or killed), the same command continues: finished runs are skipped, the run in progress resumes from its last checkpoint.`;
     })
     .action(async (o: StudyCliOpts) => {
+      checkInput("--data", o.data, "folder");
+      checkOutputFolder("--work", o.work);
+      checkOutputFolder("--results", o.results);
       const ctrl = new AbortController();
       const display = progressDisplay(name, !!o.json);
       const onSigint = () => {

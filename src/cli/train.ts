@@ -16,7 +16,10 @@ import { FEATURE_NETWORK_NAMES } from "../eval/networks.js";
 import type { FeatureNetworkName } from "../eval/feature-network.js";
 import { SAMPLERS, type SamplerName } from "../sample/sample.js";
 import { loadConfigFile } from "./common.js";
+import { modelName, nonNegativeInt, nonNegativeNumber, numberOption, positiveNumber } from "./options.js";
 import { log, positiveInt, printJson } from "./output.js";
+import { checkInput, checkOutputFolder } from "./paths.js";
+import { UsageError } from "./usage-error.js";
 
 interface TrainCliOpts {
   model?: string;
@@ -50,14 +53,6 @@ interface TrainCliOpts {
   json?: boolean;
 }
 
-function num(name: string, ok: (x: number) => boolean, what: string): (v: string) => number {
-  return (v: string) => {
-    const x = Number(v);
-    if (!Number.isFinite(x) || !ok(x)) throw new Error(`--${name} must be ${what}, got '${v}'`);
-    return x;
-  };
-}
-
 /** A progress bar on stderr with loss, steps/s and ETA (nothing when stderr is not a terminal). */
 function trainBar(total: number, start: number, quiet?: boolean) {
   if (quiet || !process.stderr.isTTY) return { update: (_s: number, _l: number) => undefined, stop: () => undefined };
@@ -78,7 +73,7 @@ export function registerTrain(program: Command): void {
   program
     .command("train")
     .description("train a DiT with the official recipe (AdamW, EMA, hybrid loss, label dropout); resumable, crash-safe checkpoints in <out>/checkpoints/")
-    .option("--model <name>", "official config (DiT-S/2 …); input size, channels and classes follow the data")
+    .option("--model <name>", "official config (DiT-S/2 …); input size, channels and classes follow the data", modelName)
     .option("--config <file>", "JSON of the official DiT(...) kwargs (top level or under dit_kwargs), plus 'block'")
     .option("--data <path>", "a latent file from `dit extract-latents`, a folder of IDX files, one IDX image file, or an ImageNet-layout image folder", FASHION_MNIST_DIR)
     .requiredOption("--out <dir>", "run folder: checkpoints/, log.jsonl, samples/")
@@ -87,29 +82,37 @@ export function registerTrain(program: Command): void {
     .option("--steps <n>", "optimizer steps to reach", positiveInt("steps"), R.steps)
     .option("--batch-size <n>", "samples per optimizer step (train.py's global batch)", positiveInt("batch-size"), R.batchSize)
     .option("--grad-accum <k>", "micro-batches per step (gradients averaged): batch-size/k samples per forward", positiveInt("grad-accum"), R.gradAccum)
-    .option("--lr <x>", "AdamW learning rate", num("lr", (x) => x > 0, "a positive number"), R.lr)
-    .option("--weight-decay <x>", "AdamW weight decay", num("weight-decay", (x) => x >= 0, "a number ≥ 0"), R.weightDecay)
-    .option("--ema-decay <x>", "EMA decay", num("ema-decay", (x) => x >= 0 && x < 1, "in [0, 1)"), R.emaDecay)
+    .option("--lr <x>", "AdamW learning rate", positiveNumber("lr"), R.lr)
+    .option("--weight-decay <x>", "AdamW weight decay", nonNegativeNumber("weight-decay"), R.weightDecay)
+    .option("--ema-decay <x>", "EMA decay", numberOption("ema-decay", (x) => x >= 0 && x < 1, "a number in [0, 1)"), R.emaDecay)
     .option("--ema-warmup", "EMA decay min(decay, (1+s)/(10+s)) at step s, for short runs")
     .option("--ckpt-every <k>", "checkpoint every k steps (and at the end)", positiveInt("ckpt-every"), R.ckptEvery)
     .option("--log-every <k>", "log line every k steps", positiveInt("log-every"), R.logEvery)
-    .option("--sample-every <k>", "EMA sample grid (<out>/samples/NNNNNNN.png) every k steps; 0 = never", num("sample-every", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), R.sampleEvery)
-    .option("--eval-every <k>", "every k steps, sample --eval-samples images with the EMA weights and log their FID (FID-FMNIST with the fmnist network) in log.jsonl; 0 = never", num("eval-every", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), 0)
+    .option("--sample-every <k>", "EMA sample grid (<out>/samples/NNNNNNN.png) every k steps; 0 = never", nonNegativeInt("sample-every"), R.sampleEvery)
+    .option("--eval-every <k>", "every k steps, sample --eval-samples images with the EMA weights and log their FID (FID-FMNIST with the fmnist network) in log.jsonl; 0 = never", nonNegativeInt("eval-every"), 0)
     .option("--eval-samples <n>", "images per evaluation (the same noise and balanced labels every time)", positiveInt("eval-samples"), 1000)
     .option("--eval-ref <path>", "reference for --eval-every: statistics from `dit fid-stats` (.npz) or a dataset (its test split; statistics cached)", FASHION_MNIST_DIR)
     .addOption(new Option("--eval-net <name>", "feature network for --eval-every").choices([...FEATURE_NETWORK_NAMES]).default("fmnist"))
     .addOption(new Option("--eval-sampler <name>", "sampler for --eval-every (no guidance)").choices([...SAMPLERS]).default("dpm++"))
     .option("--eval-steps <n>", "sampler steps for --eval-every (default: 25 for dpm++, 50 ddim, 250 ddpm)", positiveInt("eval-steps"))
-    .option("--seed <n>", "seed of the initialisation and of every random draw", num("seed", (x) => Number.isInteger(x) && x >= 0, "an integer ≥ 0"), R.seed)
-    .option("--block <type>", `conditioning block: ${BLOCK_TYPES.join(", ")}`)
+    .option("--seed <n>", "seed of the initialisation and of every random draw", nonNegativeInt("seed"), R.seed)
+    .addOption(new Option("--block <type>", "conditioning block").choices([...BLOCK_TYPES]))
     .addOption(new Option("--execution <mode>", "one graph per step (fused), or block by block recomputing activations in backward (staged, for models too big for one graph); auto picks from memory").choices(["auto", "fused", "staged"]).default("auto"))
     .option("--resume", "continue from the newest checkpoint in <out> (starts at step 0 when there is none)")
     .option("--resume-from <file>", "continue from a checkpoint of another run: dit-ts .safetensors, or an official train.py .pt (model, EMA, AdamW moments)")
     .option("--init <file>", "fine-tune from these weights (safetensors or official .pt; the label table is resized to the data's classes)")
     .option("--json", 'print one JSON line {"out", "step", "checkpoint", "loss", "stopped"} on stdout')
     .action(async (o: TrainCliOpts) => {
-      if (o.model && o.config) throw new Error("give --model or --config, not both");
-      if (o.block && !BLOCK_TYPES.includes(o.block as BlockType)) throw new Error(`--block must be one of ${BLOCK_TYPES.join(", ")}, got '${o.block}'`);
+      if (o.model && o.config) throw new UsageError("give --model or --config, not both");
+      if (o.batchSize % o.gradAccum !== 0) throw new UsageError(`--batch-size ${o.batchSize} must be a multiple of --grad-accum ${o.gradAccum}`);
+      checkInput("--config", o.config, "file");
+      checkInput("--data", o.data, "file or folder");
+      if (o.vae !== "none") checkInput("--vae", o.vae, "file or folder");
+      checkInput("--resume-from", o.resumeFrom, "file");
+      checkInput("--init", o.init, "file");
+      if (o.evalEvery > 0) checkInput("--eval-ref", o.evalRef, "file or folder");
+      checkOutputFolder("--out", o.out);
+      const configFile = o.config ? loadConfigFile(o.config) : undefined; // a bad config fails before the data is opened
       let vae = o.vae;
       if (isLatentFile(o.data)) {
         const src = LatentDataset.open(o.data).header.vaeSource;
@@ -119,7 +122,7 @@ export function registerTrain(program: Command): void {
       log(`train: data ${data.description}`);
       const overrides: Partial<DiTConfig> = o.block ? { block: o.block as BlockType } : {};
       let config: DiTConfig | undefined;
-      if (o.config) config = checkConfigForData({ ...loadConfigFile(o.config), ...overrides }, data);
+      if (configFile) config = checkConfigForData({ ...configFile, ...overrides }, data);
       else if (o.model) config = configForData(o.model, data, overrides);
       let resumeFrom: Checkpoint | undefined;
       if (o.resumeFrom) {
@@ -128,15 +131,15 @@ export function registerTrain(program: Command): void {
         log(`train: continuing ${o.resumeFrom} at step ${resumeFrom.state.step}`);
       }
       if (config === undefined) {
-        throw new Error("name the model: --model DiT-S/2 or --config FILE");
+        throw new UsageError("name the model: --model DiT-S/2 or --config FILE");
       }
       log(`train: ${o.model ?? o.config ?? o.resumeFrom} → input ${config.inputSize}×${config.inputSize}×${config.inChannels}, patch ${config.patchSize}, hidden ${config.hiddenSize}, depth ${config.depth}, heads ${config.numHeads}, ${config.numClasses} classes, ${config.block}`);
       log(`train: ${o.steps} steps of ${o.batchSize}${o.gradAccum > 1 ? ` (${o.gradAccum} × ${o.batchSize / o.gradAccum})` : ""}, AdamW lr ${o.lr}, EMA ${o.emaDecay}${o.emaWarmup ? " (warm-up)" : ""}, seed ${o.seed}; checkpoints every ${o.ckptEvery} in ${join(o.out, "checkpoints")}`);
       if (o.sampleEvery > 0 && vae === undefined && config.inChannels !== 1 && config.inChannels !== 3) {
-        throw new Error(`--sample-every decodes the EMA model's latents with the VAE, and ${o.data} names none: pass --vae PATH (or --sample-every 0)`);
+        throw new UsageError(`--sample-every decodes the EMA model's latents with the VAE, and ${o.data} names none: pass --vae PATH (or --sample-every 0)`);
       }
       if (o.evalEvery > 0 && vae === undefined && config.inChannels !== 1 && config.inChannels !== 3) {
-        throw new Error(`--eval-every decodes the EMA model's latents with the VAE, and ${o.data} names none: pass --vae PATH (or --eval-every 0)`);
+        throw new UsageError(`--eval-every decodes the EMA model's latents with the VAE, and ${o.data} names none: pass --vae PATH (or --eval-every 0)`);
       }
       let evaluator: Awaited<ReturnType<typeof openSampleFidEvaluator>> | undefined;
       if (o.evalEvery > 0) {

@@ -1,11 +1,13 @@
 /** `dit vae-train`: train a small AutoencoderKL from scratch on an IDX file (MNIST / Fashion-MNIST) or a folder of PNG/PGM/PPM images. */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { loadImageDataset, padToSize } from "../io/datasets.js";
 import { SCALING_FACTOR } from "../vae/config.js";
 import { saveVae, trainVae, TRAIN_DEFAULTS, type ReconLoss } from "../vae/train.js";
 import { progressBar } from "./common.js";
 import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.js";
 import { log, printJson } from "./output.js";
+import { checkInput, checkOutputFolder } from "./paths.js";
+import { UsageError } from "./usage-error.js";
 
 interface VaeTrainOpts {
   data: string;
@@ -28,14 +30,14 @@ interface VaeTrainOpts {
 /** "auto" or a positive number. */
 function scalingFactorArg(v: string): "auto" | number {
   if (v === "auto") return "auto";
-  const x = Number(v);
-  if (!(x > 0) || !Number.isFinite(x)) throw new Error(`--scaling-factor must be 'auto' or a positive number, got '${v}'`);
+  const x = v.trim() === "" ? NaN : Number(v);
+  if (!(x > 0) || !Number.isFinite(x)) throw new UsageError(`--scaling-factor must be 'auto' or a positive number, got '${v}'`);
   return x;
 }
 
 function channelList(v: string): number[] {
-  const xs = v.split(",").map((s) => Number(s.trim()));
-  if (xs.length === 0 || !xs.every((x) => Number.isInteger(x) && x > 0)) throw new Error(`--channels must be a comma-separated list of positive integers, got '${v}'`);
+  const xs = v.split(",").map((s) => (s.trim() === "" ? NaN : Number(s.trim())));
+  if (xs.length === 0 || !xs.every((x) => Number.isSafeInteger(x) && x > 0)) throw new UsageError(`--channels must be a comma-separated list of positive integers, got '${v}'`);
   return xs;
 }
 
@@ -53,7 +55,7 @@ export function registerVaeTrain(program: Command): void {
     .option("--batch, --batch-size <n>", "images per step", positiveInt("batch-size"), 16)
     .option("--lr <x>", "Adam learning rate (betas 0.9/0.999, eps 1e-8)", positiveNumber("lr"), TRAIN_DEFAULTS.lr)
     .option("--kl-weight <x>", "weight of KL(q(z|x) ‖ N(0, I)) (summed over latent elements, mean over the batch)", nonNegativeNumber("kl-weight"), TRAIN_DEFAULTS.klWeight)
-    .option("--recon <l1|l2>", "reconstruction loss (mean over pixels)", TRAIN_DEFAULTS.recon)
+    .addOption(new Option("--recon <l1|l2>", "reconstruction loss (mean over pixels)").choices(["l1", "l2"]).default(TRAIN_DEFAULTS.recon))
     .option("--channels <list>", "block_out_channels, e.g. 32,64 (downsampling factor 2^(levels−1))", channelList, [32, 64])
     .option("--latent-channels <n>", "latent channels", positiveInt("latent-channels"), 4)
     .option("--layers-per-block <n>", "ResNet blocks per level", positiveInt("layers-per-block"), 1)
@@ -63,7 +65,8 @@ export function registerVaeTrain(program: Command): void {
     .option("--scaling-factor <auto|x>", `latent scaling_factor saved in config.json: 'auto' = 1/std of latent samples of up to ${TRAIN_DEFAULTS.scaleImages} training images (LDM's rule; DiT's SD VAE uses ${SCALING_FACTOR})`, scalingFactorArg, "auto" as const)
     .option("--json", 'print one JSON line {"out", "steps", "loss", "recon", "kl", "scaling_factor"} on stdout')
     .action(async (opts: VaeTrainOpts) => {
-      if (opts.recon !== "l1" && opts.recon !== "l2") throw new Error(`--recon must be l1 or l2, got '${opts.recon}'`);
+      checkInput("--data", opts.data, "file or folder");
+      checkOutputFolder("--out", opts.out);
       const normNumGroups = opts.normGroups ?? opts.channels.reduce(gcd, 32);
       const raw = loadImageDataset(opts.data);
       const data = opts.imageSize ? padToSize(raw, opts.imageSize) : raw;
