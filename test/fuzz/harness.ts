@@ -27,6 +27,8 @@ export const ALLOC_FIXED = 64 * 2 ** 20;
 export const ALLOC_PER_BYTE = 16;
 /** Bytes a load may allocate for a file of `size` bytes. */
 export const allocBound = (size: number): number => ALLOC_FIXED + ALLOC_PER_BYTE * size;
+/** The worker's V8 old-generation limit (MiB). */
+export const MAX_HEAP_MB = 768;
 /** A load that takes longer than this is a hang. */
 export const WATCHDOG_MS = 5000;
 
@@ -213,7 +215,11 @@ class LoadWorker {
   private nextId = 0;
   private pending: { id: number; resolve: (r: WorkerReply | { crash: string }) => void } | null = null;
 
-  constructor(private readonly targetFile: string) {}
+  constructor(
+    private readonly targetFile: string,
+    private readonly watchdogMs = WATCHDOG_MS,
+    private readonly maxHeapMb = MAX_HEAP_MB,
+  ) {}
 
   private start(): Promise<void> {
     // Workers do not inherit `--import tsx` loaders for their entry point: register tsx in an ESM bootstrap.
@@ -221,7 +227,7 @@ class LoadWorker {
     const w = new Worker(boot, {
       eval: true,
       workerData: { targetFile: this.targetFile, fixed: ALLOC_FIXED, perByte: ALLOC_PER_BYTE },
-      resourceLimits: { maxOldGenerationSizeMb: 768, maxYoungGenerationSizeMb: 64, stackSizeMb: 4 },
+      resourceLimits: { maxOldGenerationSizeMb: this.maxHeapMb, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 },
       stdout: false,
       stderr: false,
     });
@@ -265,7 +271,7 @@ class LoadWorker {
       const timer = setTimeout(() => {
         this.pending = null;
         resolve({ hang: true });
-      }, WATCHDOG_MS);
+      }, this.watchdogMs);
       this.pending = {
         id,
         resolve: (r) => {
@@ -277,7 +283,7 @@ class LoadWorker {
     });
     if ("hang" in reply) {
       await this.stop();
-      return { outcome: "failure", message: `hang: no answer within ${WATCHDOG_MS / 1000} s` };
+      return { outcome: "failure", message: `hang: no answer within ${this.watchdogMs / 1000} s` };
     }
     if ("crash" in reply) {
       await this.stop();
@@ -326,6 +332,10 @@ export interface RunOptions {
   seed: number;
   /** Run only this case index. */
   only?: number;
+  /** The hang watchdog (default WATCHDOG_MS, 5 s). */
+  watchdogMs?: number;
+  /** The worker's JS heap limit (default MAX_HEAP_MB): a runaway heap ends the worker, a failure. */
+  maxHeapMb?: number;
   /** Called after each case (for progress output). */
   onCase?: (done: number, total: number, report: FormatReport) => void;
 }
@@ -341,7 +351,7 @@ export async function runTarget(mod: TargetModule, opts: RunOptions): Promise<Fo
   }
   const seeds = await target.seeds();
   const dir = mkdtempSync(join(tmpdir(), `dit-fuzz-${target.format}-`));
-  const worker = new LoadWorker(mod.file);
+  const worker = new LoadWorker(mod.file, opts.watchdogMs, opts.maxHeapMb);
   const indices = opts.only !== undefined ? [opts.only] : Array.from({ length: opts.cases }, (_, i) => i);
   try {
     for (const index of indices) {

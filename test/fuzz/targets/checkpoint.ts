@@ -13,7 +13,7 @@ import { Tensor } from "../../../src/runtime/tensor.js";
 import type { StateDict } from "../../../src/io/state-dict.js";
 import type { SafetensorsDType, StArray } from "../../../src/io/safetensors.js";
 import type { FuzzSeed, FuzzTarget } from "../target.js";
-import { safetensorsBoundaries, writeToBytes } from "./safetensors.js";
+import { encodeSafetensors, safetensorsBoundaries } from "./safetensors.js";
 
 /** A few parameters of the tiny DiT (official names and shapes), filled deterministically. */
 function stateDict(scale: number): StateDict {
@@ -159,7 +159,7 @@ function lie(seed: FuzzSeed, rand: () => number): { bytes: Uint8Array; what: str
     },
   ];
   const what = pick(lies)();
-  return { what, bytes: writeToBytes(tensors, metadata) };
+  return { what, bytes: encodeSafetensors(tensors, metadata) };
 }
 
 const target: FuzzTarget = {

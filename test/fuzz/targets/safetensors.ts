@@ -2,6 +2,7 @@
  * Fuzz target: safetensors files (`readSafetensors`), seeds written by `writeSafetensors`
  * (several dtypes, an empty tensor, metadata, with and without the data SHA-256).
  */
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +22,30 @@ export function writeToBytes(tensors: Tensors, metadata: Record<string, string> 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Assemble a safetensors file in memory (for lies: no temp file, no fsync), with the data SHA-256
+ * in `__metadata__` as dit-ts writes it. Tensors are laid out in the given order.
+ */
+export function encodeSafetensors(tensors: Tensors, metadata: Record<string, string> = {}): Uint8Array {
+  const header: Record<string, unknown> = {};
+  const parts: Uint8Array[] = [];
+  let at = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    const b = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    header[name] = { dtype: t.dtype ?? "F32", shape: t.shape, data_offsets: [at, at + b.length] };
+    parts.push(b);
+    at += b.length;
+  }
+  const data = Buffer.concat(parts);
+  const meta = { ...metadata, dit_ts_sha256: createHash("sha256").update(data).digest("hex") };
+  const text = Buffer.from(JSON.stringify({ __metadata__: meta, ...header }));
+  const out = new Uint8Array(8 + text.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(text.length), true);
+  out.set(text, 8);
+  out.set(data, 8 + text.length);
+  return out;
 }
 
 /** Structural boundaries of a safetensors file: length field, header end, every tensor's byte range. */
