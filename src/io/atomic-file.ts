@@ -48,3 +48,17 @@ export function writeFileAtomic(path: string, data: Uint8Array | string | Uint8A
     }
   });
 }
+
+/**
+ * What went wrong in a failed file operation, for a one-line error: a system
+ * error as its description and code ("no space left on device (ENOSPC)"),
+ * anything else as its message.
+ */
+export function ioErrorReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException | undefined;
+  if (err && typeof err.code === "string" && /^E[A-Z0-9]+$/.test(err.code)) {
+    const m = /^E[A-Z0-9]+: ([^,]+)/.exec(err.message ?? "");
+    return `${m ? m[1]! : err.message} (${err.code})`;
+  }
+  return e instanceof Error ? e.message.split("\n")[0]! : String(e);
+}

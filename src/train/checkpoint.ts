@@ -17,6 +17,7 @@
 import { DitError } from "../errors.js";
 import { closeSync, openSync, readdirSync, readSync } from "node:fs";
 import { dirname, join, relative as relativePath, resolve as resolvePath } from "node:path";
+import { ioErrorReason } from "../io/atomic-file.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../io/safetensors.js";
 import type { StateDict } from "../io/state-dict.js";
 import { configFromKwargs, type DiTConfig, type DiTKwargs } from "../model/config.js";
@@ -103,7 +104,11 @@ export function saveCheckpoint(path: string, ck: Checkpoint): void {
   if (ck.classNames) metadata.class_names = JSON.stringify(ck.classNames);
   if (ck.vae) metadata.vae = ck.vae;
   if (ck.info) metadata.info = JSON.stringify(ck.info);
-  writeSafetensors(path, tensors, metadata);
+  try {
+    writeSafetensors(path, tensors, metadata); // atomic: on failure the temporary file is removed and `path` is untouched
+  } catch (e) {
+    throw new CheckpointError(`${path}: could not write the checkpoint: ${ioErrorReason(e)}`, { cause: e });
+  }
 }
 
 /** Whether a safetensors file is one of our training checkpoints. */

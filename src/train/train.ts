@@ -10,7 +10,8 @@
  * bit for bit as if it had never stopped.
  */
 import { DitError } from "../errors.js";
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { ioErrorReason, writeFileAtomic } from "../io/atomic-file.js";
 import { dirname, join, relative, resolve } from "node:path";
 import { cloneStateDict, type StateDict } from "../io/state-dict.js";
 import { createDiffusion } from "../diffusion/index.js";
@@ -18,7 +19,7 @@ import { validateConfig, type DiTConfig } from "../model/config.js";
 import { initParams, paramShapes, resizeLabelTable } from "../model/params.js";
 import { Tensor } from "../runtime/tensor.js";
 import { Rng } from "../util/rng.js";
-import { adamMeta, checkpointPath, latestCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type TrainMeta } from "./checkpoint.js";
+import { adamMeta, checkpointPath, CheckpointError, latestCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint, type TrainMeta } from "./checkpoint.js";
 import type { TrainData } from "./data.js";
 import { acquireRunLock } from "./lock.js";
 import { chooseExecution, createStepRunner, type Execution, type TrainStepRunner } from "./execution.js";
@@ -150,6 +151,11 @@ export class NonFiniteLossError extends DitError {
   override name = "NonFiniteLossError";
 }
 
+/** The run's log (`DIR/log.jsonl`) could not be written (a full disk, …). */
+export class TrainLogError extends DitError {
+  override name = "TrainLogError";
+}
+
 /** 32-bit hash of small integers (seeds of the per-step generators). */
 function mix(...xs: number[]): number {
   let h = 0x811c9dc5;
@@ -205,23 +211,52 @@ function initialState(config: DiTConfig, seed: number, init?: StateDict): TrainS
   return { step: 0, model, ema: cloneStateDict(model), adam: { step: 0, ...zeroMoments(model, names) } };
 }
 
-/** Keep the log's lines up to `step` (a resumed run rewrites what came after its checkpoint). */
-function truncateLog(path: string, step: number): void {
+/**
+ * Make `DIR/log.jsonl` the log of steps 1..`step` as a resumed run continues
+ * it: keep the newline-terminated JSON lines of steps ≤ `step` in increasing
+ * step order, and drop what came after the checkpoint, a torn last line (a
+ * process killed mid-write) and any line that does not parse or repeats a
+ * step. The log is rewritten atomically, and only when something changes, so
+ * a kill during the rewrite leaves the old log whole.
+ */
+export function truncateLog(path: string, step: number): void {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch {
     return;
   }
-  const keep = text.split("\n").filter((l) => {
-    if (!l.trim()) return false;
+  const lines = text.split("\n");
+  lines.pop(); // after the last "\n": "" for a whole log, or a torn line
+  const keep: string[] = [];
+  let prev = -Infinity;
+  for (const l of lines) {
+    let s: unknown;
     try {
-      return (JSON.parse(l) as LogRecord).step <= step;
+      s = (JSON.parse(l) as Partial<LogRecord> | null)?.step;
     } catch {
-      return false;
+      continue;
     }
-  });
-  writeFileSync(path, keep.map((l) => l + "\n").join(""));
+    if (typeof s !== "number" || !Number.isInteger(s) || s > step || s <= prev) continue;
+    keep.push(l + "\n");
+    prev = s;
+  }
+  const out = keep.join("");
+  if (out !== text) writeFileAtomic(path, out);
+}
+
+/** Remove the temporary files of checkpoint writes that a killed process left in `DIR/checkpoints` (the caller holds the run lock). */
+function removeStaleTemps(dir: string): void {
+  for (const f of readdirSync(dir)) if (/^\.?\d{7,}\.safetensors\.\d+\.tmp$/.test(f)) rmSync(join(dir, f), { force: true });
+}
+
+/** Append one log line; a failed write (a full disk) is a one-line error naming the log. */
+function appendLogLine(path: string, rec: LogRecord): void {
+  try {
+    appendFileSync(path, JSON.stringify(rec) + "\n");
+  } catch (e) {
+    throw new TrainLogError(`${path}: could not append the log line of step ${rec.step}: ${ioErrorReason(e)}`, { cause: e });
+  }
 }
 
 /** Train a DiT; see the module comment. */
@@ -233,6 +268,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let config = validateConfig(opts.config);
   mkdirSync(join(opts.out, "checkpoints"), { recursive: true });
   const release = acquireRunLock(opts.out);
+  removeStaleTemps(join(opts.out, "checkpoints"));
   const logPath = join(opts.out, "log.jsonl");
   let runner: TrainStepRunner | undefined;
   try {
@@ -278,7 +314,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const save = (): string => {
       const path = checkpointPath(opts.out, state.step);
       const vae = opts.vae && opts.vae !== "none" ? relative(dirname(path), resolve(opts.vae)) : undefined;
-      saveCheckpoint(path, { config, state, train: meta(), classNames: data.classNames, vae, info: { wall_s: wallBefore + (performance.now() - t0) / 1000, resumed_from: resumedFrom } });
+      try {
+        saveCheckpoint(path, { config, state, train: meta(), classNames: data.classNames, vae, info: { wall_s: wallBefore + (performance.now() - t0) / 1000, resumed_from: resumedFrom } });
+      } catch (e) {
+        if (!(e instanceof CheckpointError)) throw e;
+        const prev = written ?? resumedFrom;
+        throw new CheckpointError(`${e.message}; ${prev ? `the previous checkpoint ${prev} is intact and a resumed run continues from it` : "no checkpoint of this run was written before"}`, { cause: e.cause });
+      }
       written = path;
       writtenStep = state.step;
       return path;
@@ -344,7 +386,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           last = { ...last, eval: metrics, eval_s: (after - now) / 1000 };
           now = after; // the next line's img/s counts training only
         }
-        appendFileSync(logPath, JSON.stringify(last) + "\n");
+        appendLogLine(logPath, last);
         opts.onLog?.(last);
         acc = { n: 0, loss: 0, mse: 0, vb: 0, gn: 0, t: now };
       }
