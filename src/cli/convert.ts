@@ -38,7 +38,7 @@ export function registerConvert(program: Command): void {
       const src = onePath("checkpoint", input, opts.ckpt, "--ckpt");
       const dst = onePath("output", output, opts.out, "--out");
       checkInput(opts.ckpt ? "--ckpt" : "[input]", src, "file");
-      checkInput("--vae", opts.vae, "file or folder");
+      if (opts.vae !== "none") checkInput("--vae", opts.vae, "file or folder");
       checkOutputFile(opts.out ? "--out" : "[output]", dst);
       if (opts.format === "official") {
         if (opts.entry) throw new UsageError("--entry picks the entry of a .pt to convert to safetensors; --format official writes the whole checkpoint");

@@ -102,8 +102,8 @@ function registerOne(study: Command, name: StudyName): void {
       const runs = studyRuns(s);
       return `\nThe full preset's runs: ${runs.map((r) => `${r.id} (${configCost(r.config).gflops.toFixed(4)} Gflops)`).join(", ")}.\nInterrupted (Ctrl-C or killed), the same command continues: finished runs are skipped, the run in progress resumes from its last checkpoint.`;
     })
-    .action(async (o: StudyCliOpts) => {
-      checkInput("--data", o.data, "folder");
+    .action(async (o: StudyCliOpts, cmd: Command) => {
+      if (cmd.getOptionValueSource("data") === "cli") checkInput("--data", o.data, "folder"); // the default is only read when a run is left to do
       checkOutputFolder("--work", o.work);
       checkOutputFolder("--results", o.results);
       const ctrl = new AbortController();
