@@ -226,12 +226,13 @@ export async function runKillSoak(o: KillSoakOptions): Promise<KillSoakResult> {
   const ref = join(o.dir, "reference");
   const out = join(o.dir, "killed");
 
-  // the uninterrupted run, and the time a step takes
-  const r = startTrain(inputs, ref, steps);
-  const rr = await r.exited;
-  if (rr.code !== 0) throw new Error(`the uninterrupted run failed (${rr.code}/${rr.signal}): ${rr.stderr}`);
-  const refLog = readLog(join(ref, "log.jsonl"));
-  say(`reference: ${steps} steps uninterrupted`);
+  // the uninterrupted run, alongside the first killed one (checks wait for it)
+  const refRun = startTrain(inputs, ref, steps).exited.then((rr) => {
+    if (rr.code !== 0) throw new Error(`the uninterrupted run failed (${rr.code}/${rr.signal}): ${rr.stderr}`);
+    say(`reference: ${steps} steps uninterrupted`);
+    return readLog(join(ref, "log.jsonl"));
+  });
+  refRun.catch(() => undefined); // awaited below
 
   // phases: each kind at least once, in a seeded order
   const phases: KillPhase[] = Array.from({ length: o.kills }, (_, i) => (["step", "checkpoint", "log"] as const)[i % 3]!);
@@ -268,6 +269,7 @@ export async function runKillSoak(o: KillSoakOptions): Promise<KillSoakResult> {
     if (e.signal !== "SIGKILL") throw new Error(`run ${processes} (aim: ${phase} ${S}) ended with ${e.code}/${e.signal} before it was killed: ${e.stderr}`);
     if (!(await groupGone(c.pid))) throw new Error(`process group ${c.pid} outlived its SIGKILL`);
 
+    await refRun;
     const seen = inspect(out, ref);
     const lastLogged = seen.logSteps.length;
     if (!killedAt.startsWith(`paused ${phase} ${S}`)) throw new Error(`run ${processes}: killed at '${killedAt}', aimed at ${phase} ${S}`);
@@ -293,6 +295,7 @@ export async function runKillSoak(o: KillSoakOptions): Promise<KillSoakResult> {
   assertSameTensors(checkpointPath(out, steps), checkpointPath(ref, steps));
   if (fin.temps) throw new Error(`${fin.temps} temporary file(s) left in ${out}/checkpoints`);
   if (existsSync(join(out, "train.lock"))) throw new Error("the run lock was left behind");
+  const refLog = await refRun;
   const log = readLog(join(out, "log.jsonl"));
   if (log.torn) throw new Error("the final log ends in a torn line");
   if (log.records.length !== steps) throw new Error(`the final log has ${log.records.length} lines, expected ${steps}`);
