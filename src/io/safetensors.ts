@@ -67,6 +67,9 @@ export interface SafetensorsReadOptions {
   verify?: boolean;
 }
 
+/** Bytes read and hashed at a time when verifying. */
+const VERIFY_CHUNK = 1 << 24;
+
 /** Largest header accepted (the reference implementation's limit is 100 MB as well). */
 const MAX_HEADER_BYTES = 100 * 2 ** 20;
 
@@ -252,7 +255,7 @@ export class SafetensorsFile {
   verifyData(): void {
     if (this.dataSha256 === undefined) return;
     const h = createHash("sha256");
-    const buf = new Uint8Array(Math.min(this.dataLength, 1 << 24));
+    const buf = new Uint8Array(Math.min(this.dataLength, VERIFY_CHUNK));
     for (let off = 0; off < this.dataLength; off += buf.length) {
       const chunk = buf.subarray(0, Math.min(buf.length, this.dataLength - off));
       readFully(this.path, this.fd, chunk, this.dataStart + off, "the data");
@@ -261,16 +264,11 @@ export class SafetensorsFile {
     this.checkDigest(h.digest("hex"));
   }
 
-  /** @internal compare a digest of the data region with the header's. */
-  checkDigest(digest: string): void {
+  /** Compare a digest of the data region with the header's. */
+  private checkDigest(digest: string): void {
     if (this.dataSha256 !== undefined && digest !== this.dataSha256) {
       throw new SafetensorsError(this.path, `data does not match its SHA-256 (${DATA_SHA256_KEY} ${this.dataSha256}, data hashes to ${digest}): the file is corrupt`);
     }
-  }
-
-  /** Tensor names in file order (by data offset). */
-  keysInFileOrder(): string[] {
-    return [...this.entries.entries()].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end).map(([k]) => k);
   }
 
   close(): void {
@@ -294,19 +292,12 @@ function readFully(path: string, fd: number, into: Uint8Array, position: number,
  * (files dit-ts writes), the data is checked against it unless `{ verify: false }`.
  */
 export function readSafetensors(path: string, options: SafetensorsReadOptions = {}): { tensors: Map<string, StTensor>; metadata: Record<string, string> } {
-  const f = SafetensorsFile.open(path, { verify: false });
+  // Verified in a streaming pass first (one reused buffer, then the tensors come from the page cache):
+  // hashing while filling the fresh tensor buffers measured 3-5× slower.
+  const f = SafetensorsFile.open(path, options);
   try {
-    const verify = options.verify !== false && f.dataSha256 !== undefined;
-    const h = verify ? createHash("sha256") : undefined;
-    const read = new Map<string, StTensor>();
-    for (const k of f.keysInFileOrder()) {
-      const t = f.get(k);
-      h?.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)); // the tensors tile the data region in this order
-      read.set(k, t);
-    }
-    if (h) f.checkDigest(h.digest("hex"));
     const tensors = new Map<string, StTensor>();
-    for (const k of f.keys()) tensors.set(k, read.get(k)!);
+    for (const k of f.keys()) tensors.set(k, f.get(k));
     return { tensors, metadata: f.metadata };
   } finally {
     f.close();
