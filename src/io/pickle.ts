@@ -38,11 +38,17 @@ export interface ByteSource {
   readonly length: number;
   /** `n` bytes starting at `offset` (fewer only at the end of the source). */
   bytes(offset: number, n: number): Uint8Array;
+  /** The byte at `offset`, or -1 past the end (optional fast path: a subarray per opcode is slow). */
+  at?(offset: number): number;
 }
 
 /** A ByteSource over an in-memory buffer. */
 export function bufferSource(buf: Uint8Array): ByteSource {
-  return { length: buf.length, bytes: (offset, n) => buf.subarray(offset, Math.min(offset + n, buf.length)) };
+  return {
+    length: buf.length,
+    bytes: (offset, n) => buf.subarray(offset, Math.min(offset + n, buf.length)),
+    at: (offset) => (offset < buf.length ? buf[offset]! : -1),
+  };
 }
 
 /** What REDUCE (`call`), NEWOBJ / INST / OBJ (`construct`) and BUILD (`setState`) do with an allow-listed global. */
@@ -253,6 +259,9 @@ function decodeEscapes(s: string, rawUnicode: boolean): string {
   return out;
 }
 
+/** Python ≥ 3.11 refuses int() of longer decimal strings (sys.int_info.default_max_str_digits); decoding them is quadratic. */
+const MAX_INT_DIGITS = 4300;
+
 function intOf(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
@@ -296,14 +305,25 @@ export function unpickle(data: Uint8Array | ByteSource, opts: UnpickleOptions): 
     pos += n;
     return b;
   };
-  const u8 = () => take(1)[0]!;
+  const byteAt = src.at
+    ? src.at.bind(src)
+    : (o: number) => {
+        const b = src.bytes(o, 1);
+        return b.length ? b[0]! : -1;
+      };
+  const u8 = () => {
+    const b = byteAt(pos);
+    if (b < 0) fail("unexpected end of pickle data: needed 1 byte, 0 left (truncated?)");
+    pos++;
+    return b;
+  };
   const view = (n: number) => {
     const b = take(n);
     return new DataView(b.buffer, b.byteOffset, n);
   };
-  const u16 = () => view(2).getUint16(0, true);
-  const u32 = () => view(4).getUint32(0, true);
-  const i32 = () => view(4).getInt32(0, true);
+  const u16 = () => u8() | (u8() << 8);
+  const i32 = () => u8() | (u8() << 8) | (u8() << 16) | (u8() << 24);
+  const u32 = () => i32() >>> 0;
   const u64 = () => {
     const v = view(8).getBigUint64(0, true);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`length ${v} is too large`);
@@ -401,7 +421,7 @@ export function unpickle(data: Uint8Array | ByteSource, opts: UnpickleOptions): 
    * copied again and again: bound the total elements they produce by the pickle's size, so a small file
    * cannot make the loader allocate gigabytes.
    */
-  let copyBudget = Math.max(1 << 20, 16 * src.length);
+  let copyBudget = Math.max(1 << 16, 2 * src.length);
   const charge = (v: unknown, what: string, at: number) => {
     const n = Array.isArray(v) ? v.length : v instanceof Map || v instanceof Set ? v.size : v instanceof Uint8Array ? v.length / 8 : typeof v === "string" ? v.length / 8 : 0;
     copyBudget -= n;
@@ -415,9 +435,8 @@ export function unpickle(data: Uint8Array | ByteSource, opts: UnpickleOptions): 
 
   for (;;) {
     const at = pos;
-    const first = src.bytes(pos, 1);
-    if (first.length === 0) fail("unexpected end of pickle data: no STOP opcode (truncated?)");
-    const op = first[0]!;
+    const op = byteAt(pos);
+    if (op < 0) fail("unexpected end of pickle data: no STOP opcode (truncated?)");
     pos++;
     switch (op) {
       case 0x80: {
@@ -585,6 +604,7 @@ export function unpickle(data: Uint8Array | ByteSource, opts: UnpickleOptions): 
         else if (s === "00") push(false);
         else {
           if (!/^[-+]?\d+$/.test(s)) fail(`INT argument '${s.slice(0, 40)}' is not an integer`, at);
+          if (s.length > MAX_INT_DIGITS) fail(`INT argument has ${s.length} digits (Python's limit is ${MAX_INT_DIGITS})`, at);
           push(intOf(BigInt(s)));
         }
         break;
@@ -593,6 +613,7 @@ export function unpickle(data: Uint8Array | ByteSource, opts: UnpickleOptions): 
         // LONG (protocol 0)
         const s = line().replace(/L$/, "");
         if (!/^[-+]?\d+$/.test(s)) fail(`LONG argument '${s.slice(0, 40)}' is not an integer`, at);
+        if (s.length > MAX_INT_DIGITS) fail(`LONG argument has ${s.length} digits (Python's limit is ${MAX_INT_DIGITS})`, at);
         push(intOf(BigInt(s)));
         break;
       }

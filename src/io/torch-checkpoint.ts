@@ -27,7 +27,7 @@
 import { DitError } from "../errors.js";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { crc32, inflateRawSync } from "node:zlib";
-import { defineKey, PickleError, PyGlobal, SAFE_GLOBALS, unpickle, type ByteSource, type GlobalTable } from "./pickle.js";
+import { defineKey, PyGlobal, SAFE_GLOBALS, unpickle, type ByteSource, type GlobalTable } from "./pickle.js";
 import { ELEMENT_TYPES, type SafetensorsDType, type TorchDType } from "../runtime/dtype.js";
 import { makeArray, type StTensor } from "./safetensors.js";
 
@@ -129,6 +129,15 @@ class FileBytes {
         win = this.read(a, Math.min(Math.max(len, WINDOW), end - a), "pickle data");
         return win.subarray(0, len);
       },
+      at: (offset) => {
+        const a = start + offset;
+        if (a >= end) return -1;
+        if (a < winStart || a >= winStart + win.length) {
+          winStart = a;
+          win = this.read(a, Math.min(WINDOW, end - a), "pickle data");
+        }
+        return win[a - winStart]!;
+      },
     };
   }
 
@@ -164,7 +173,8 @@ function u64(dv: DataView, off: number, path: string, what: string): number {
  * that has them is hostile or corrupt).
  */
 function safeRecordName(name: string): boolean {
-  if (name.length === 0 || name.startsWith("/") || /[\\\x00-\x1f]/.test(name) || /^[a-zA-Z]:/.test(name)) return false;
+  if (name.length === 0 || name.startsWith("/") || /^[a-zA-Z]:/.test(name)) return false;
+  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) < 0x20 || name[i] === "\\") return false;
   return name.split("/").every((c, i, all) => (c !== "" || i === all.length - 1) && c !== "." && c !== "..");
 }
 
@@ -297,8 +307,17 @@ function readEntry(f: FileBytes, e: ZipEntry, verifyCrc: boolean): Uint8Array {
 // ---------------------------------------------------------------------------
 // Allow-listed torch globals
 
+/** A short description of an unpickled value for messages (never a huge number's digits or a deep structure's text). */
+export function describeValue(v: unknown): string {
+  if (typeof v === "bigint") return v.toString(16).length > 16 ? `an integer of ${v.toString(16).length * 4} bits` : String(v);
+  if (typeof v === "string") return `'${v.length > 40 ? v.slice(0, 40) + "…" : v}'`;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  if (v === null) return "None";
+  return Array.isArray(v) ? `a tuple of ${v.length}` : v instanceof Map ? "a dict" : typeof v;
+}
+
 function asInt(v: unknown, what: string): number {
-  if (typeof v === "bigint") throw new Error(`${what} ${v} is too large`);
+  if (typeof v === "bigint") throw new Error(`${what} ${describeValue(v)} is too large`);
   if (typeof v !== "number" || !Number.isInteger(v)) throw new Error(`${what} is not an integer`);
   return v;
 }
@@ -397,11 +416,19 @@ interface StorageLocator {
   byteSwap: boolean;
 }
 
+/**
+ * The persistent-id loader a zip checkpoint's data.pkl is read with (for tools and tests that
+ * unpickle a data.pkl on its own): `('storage', torch.XStorage, key, location, numel)` → StorageRef.
+ */
+export function torchPersistentLoad(): (pid: unknown) => StorageRef {
+  return makePersistentLoad(false).load;
+}
+
 function makePersistentLoad(legacy: boolean) {
   const storages = new Map<string, StorageRef>();
   const load = (pid: unknown): StorageRef => {
     if (!Array.isArray(pid) || pid[0] !== "storage") {
-      throw new Error(`unsupported persistent id ${Array.isArray(pid) ? `'${String(pid[0])}'` : typeof pid} (expected a tensor storage)`);
+      throw new Error(`unsupported persistent id ${Array.isArray(pid) ? describeValue(pid[0]) : describeValue(pid)} (expected a ('storage', …) tuple)`);
     }
     const [, type, key, location, numel, view] = pid as unknown[];
     if (!(type instanceof PyGlobal) || typeof type.impl.tag !== "string") throw new Error("storage type is not a torch storage class");
@@ -458,7 +485,7 @@ function openAs(f: FileBytes, format: "zip" | "legacy", root: unknown, loc: Stor
   const cache = new Map<TensorRef, StTensor>();
   const verified = new Set<ZipEntry>();
   /** Tensors sharing storages can be read many times over; bound the total by the file's size. */
-  let budget = 4 * f.size + (1 << 30);
+  let budget = 4 * f.size + (1 << 25);
   /** Verify a record's CRC-32: from the span just read when it is the whole record, else by streaming the record. */
   const verify = (r: LocatedStorage, span: Uint8Array, spanStart: number) => {
     const e = r.record;
@@ -627,7 +654,7 @@ function openLegacy(f: FileBytes): TorchCheckpoint {
   const magic = next("magic number", 0);
   if (magic.value !== LEGACY_MAGIC) throw new TorchCheckpointError(f.path, "not a PyTorch checkpoint: the first pickle is not the torch.save magic number");
   const proto = next("protocol version", magic.end);
-  if (proto.value !== LEGACY_PROTOCOL_VERSION) throw new TorchCheckpointError(f.path, `legacy protocol version ${String(proto.value)} is not supported (expected ${LEGACY_PROTOCOL_VERSION})`);
+  if (proto.value !== LEGACY_PROTOCOL_VERSION) throw new TorchCheckpointError(f.path, `legacy protocol version ${describeValue(proto.value)} is not supported (expected ${LEGACY_PROTOCOL_VERSION})`);
   const sys = next("sys_info", proto.end);
   const info = sys.value instanceof Map ? sys.value : new Map();
   const byteSwap = info.get("little_endian") === false;
@@ -644,6 +671,7 @@ function openLegacy(f: FileBytes): TorchCheckpoint {
     const head = f.read(pos, 8, `the size of storage '${key}'`);
     const numel = Number(new DataView(head.buffer).getBigInt64(0, true));
     const bytes = numel * dtypeRow(s.dtype).bytes;
+    if (numel < 0) throw new TorchCheckpointError(f.path, `storage '${key}' has a negative element count (${numel}) at byte ${pos} (corrupt file)`);
     if (numel < 0 || pos + 8 + bytes > f.size) {
       throw new TorchCheckpointError(f.path, `storage '${key}' (${numel} × ${s.dtype}) runs past the end of the file at byte ${pos + 8 + bytes} (file is ${f.size} bytes; truncated?)`);
     }

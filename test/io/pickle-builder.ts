@@ -1,0 +1,284 @@
+/**
+ * A tiny pickle opcode builder for tests (hand-built, hostile pickles without Python), a walker
+ * that finds opcode boundaries, and a minimal zip reader/writer for building `.pt` archives that
+ * lie. Used by test/io/pickle-attacks.test.ts and the torch fuzz targets (test/fuzz/targets/pt-*.ts,
+ * pickle.ts).
+ */
+import { crc32, deflateRawSync } from "node:zlib";
+
+/** Opcode bytes (Python's pickle.py names). */
+export const OP = {
+  MARK: 0x28, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32, FLOAT: 0x46, INT: 0x49, BININT: 0x4a, BININT1: 0x4b,
+  LONG: 0x4c, BININT2: 0x4d, NONE: 0x4e, PERSID: 0x50, BINPERSID: 0x51, REDUCE: 0x52, STRING: 0x53, BINSTRING: 0x54,
+  SHORT_BINSTRING: 0x55, UNICODE: 0x56, BINUNICODE: 0x58, APPEND: 0x61, BUILD: 0x62, GLOBAL: 0x63, DICT: 0x64,
+  EMPTY_DICT: 0x7d, APPENDS: 0x65, GET: 0x67, BINGET: 0x68, INST: 0x69, LONG_BINGET: 0x6a, LIST: 0x6c, EMPTY_LIST: 0x5d,
+  OBJ: 0x6f, PUT: 0x70, BINPUT: 0x71, LONG_BINPUT: 0x72, SETITEM: 0x73, TUPLE: 0x74, EMPTY_TUPLE: 0x29, SETITEMS: 0x75,
+  BINFLOAT: 0x47, PROTO: 0x80, NEWOBJ: 0x81, EXT1: 0x82, EXT2: 0x83, EXT4: 0x84, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87,
+  NEWTRUE: 0x88, NEWFALSE: 0x89, LONG1: 0x8a, LONG4: 0x8b, BINBYTES: 0x42, SHORT_BINBYTES: 0x43,
+  SHORT_BINUNICODE: 0x8c, BINUNICODE8: 0x8d, BINBYTES8: 0x8e, EMPTY_SET: 0x8f, ADDITEMS: 0x90, FROZENSET: 0x91,
+  NEWOBJ_EX: 0x92, STACK_GLOBAL: 0x93, MEMOIZE: 0x94, FRAME: 0x95, BYTEARRAY8: 0x96, NEXT_BUFFER: 0x97, READONLY_BUFFER: 0x98,
+} as const;
+
+const u32le = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return [...b];
+};
+const u64le = (n: bigint) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt.asUintN(64, n));
+  return [...b];
+};
+
+/** Fluent pickle builder: each method appends opcodes; `bytes()` returns the stream (no STOP added). */
+export class PickleBuilder {
+  private readonly out: number[] = [];
+  op(...codes: number[]): this {
+    this.out.push(...codes);
+    return this;
+  }
+  raw(b: Uint8Array | number[]): this {
+    for (const x of b) this.out.push(x);
+    return this;
+  }
+  proto(v = 2): this {
+    return this.op(OP.PROTO, v);
+  }
+  /** A str: SHORT_BINUNICODE or BINUNICODE. */
+  str(s: string): this {
+    const b = Buffer.from(s, "utf8");
+    if (b.length < 256) return this.op(OP.SHORT_BINUNICODE, b.length).raw(b);
+    return this.op(OP.BINUNICODE, ...u32le(b.length)).raw(b);
+  }
+  /** An int: BININT1 / BININT / LONG1. */
+  int(n: number | bigint): this {
+    const v = BigInt(n);
+    if (v >= 0n && v < 256n) return this.op(OP.BININT1, Number(v));
+    if (v >= -(2n ** 31n) && v < 2n ** 31n) return this.op(OP.BININT, ...u32le(Number(v)));
+    const bytes: number[] = [];
+    let x = v;
+    do {
+      bytes.push(Number(x & 0xffn));
+      x >>= 8n;
+    } while (!((x === 0n && (bytes[bytes.length - 1]! & 0x80) === 0) || (x === -1n && (bytes[bytes.length - 1]! & 0x80) !== 0)));
+    return this.op(OP.LONG1, bytes.length, ...bytes);
+  }
+  none(): this {
+    return this.op(OP.NONE);
+  }
+  bool(b: boolean): this {
+    return this.op(b ? OP.NEWTRUE : OP.NEWFALSE);
+  }
+  /** GLOBAL 'module\nname\n' (protocol 0 form). */
+  global(module: string, name: string): this {
+    return this.op(OP.GLOBAL).raw(Buffer.from(`${module}\n${name}\n`, "utf8"));
+  }
+  /** str module, str name, STACK_GLOBAL (protocol 4 form). */
+  stackGlobal(module: string, name: string): this {
+    return this.str(module).str(name).op(OP.STACK_GLOBAL);
+  }
+  mark(): this {
+    return this.op(OP.MARK);
+  }
+  /** Items built by `items` between MARK and TUPLE. */
+  tuple(items: (b: this) => void): this {
+    this.mark();
+    items(this);
+    return this.op(OP.TUPLE);
+  }
+  emptyDict(): this {
+    return this.op(OP.EMPTY_DICT);
+  }
+  put(i: number): this {
+    return i < 256 ? this.op(OP.BINPUT, i) : this.op(OP.LONG_BINPUT, ...u32le(i));
+  }
+  get(i: number): this {
+    return i < 256 ? this.op(OP.BINGET, i) : this.op(OP.LONG_BINGET, ...u32le(i));
+  }
+  stop(): this {
+    return this.op(OP.STOP);
+  }
+  bytes(): Uint8Array {
+    return Uint8Array.from(this.out);
+  }
+}
+
+export const pickle = () => new PickleBuilder();
+export { u32le, u64le };
+
+/** How each opcode's argument is laid out (for the boundary walker). */
+type Arg = "none" | 1 | 2 | 4 | 8 | "u8len" | "u32len" | "u64len" | "line" | "2lines";
+const ARGS: Record<number, Arg> = {};
+for (const c of [OP.PROTO, OP.BININT1, OP.BINPUT, OP.BINGET, OP.EXT1]) ARGS[c] = 1;
+for (const c of [OP.BININT2, OP.EXT2]) ARGS[c] = 2;
+for (const c of [OP.BININT, OP.LONG_BINPUT, OP.LONG_BINGET, OP.EXT4]) ARGS[c] = 4;
+for (const c of [OP.BINFLOAT, OP.FRAME]) ARGS[c] = 8;
+for (const c of [OP.LONG1, OP.SHORT_BINUNICODE, OP.SHORT_BINSTRING, OP.SHORT_BINBYTES]) ARGS[c] = "u8len";
+for (const c of [OP.BINUNICODE, OP.BINBYTES, OP.BINSTRING, OP.LONG4]) ARGS[c] = "u32len";
+for (const c of [OP.BINUNICODE8, OP.BINBYTES8, OP.BYTEARRAY8]) ARGS[c] = "u64len";
+for (const c of [OP.INT, OP.LONG, OP.FLOAT, OP.STRING, OP.UNICODE, OP.PUT, OP.GET, OP.PERSID]) ARGS[c] = "line";
+for (const c of [OP.GLOBAL, OP.INST]) ARGS[c] = "2lines";
+
+/**
+ * Byte offsets (relative to `start`) of every opcode of the pickle starting at `start`, plus the
+ * offset just past its STOP (the last entry). Stops early, without throwing, on data it cannot walk.
+ */
+export function pickleOpcodeOffsets(b: Uint8Array, start = 0): number[] {
+  const out: number[] = [];
+  let p = start;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const lineEnd = (q: number) => {
+    const i = b.indexOf(10, q);
+    return i < 0 ? b.length : i + 1;
+  };
+  while (p < b.length) {
+    out.push(p - start);
+    const op = b[p++]!;
+    if (op === OP.STOP) {
+      out.push(p - start);
+      break;
+    }
+    const a = ARGS[op] ?? "none";
+    if (typeof a === "number") p += a;
+    else if (a === "u8len") p += 1 + (b[p] ?? 0);
+    else if (a === "u32len") p += p + 4 <= b.length ? 4 + dv.getUint32(p, true) : 4;
+    else if (a === "u64len") p += p + 8 <= b.length ? 8 + Number(dv.getBigUint64(p, true)) : 8;
+    else if (a === "line") p = lineEnd(p);
+    else if (a === "2lines") p = lineEnd(lineEnd(p));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Zip
+
+export interface ZipRecord {
+  name: string;
+  data: Uint8Array;
+  /** Store deflated (method 8). */
+  deflate?: boolean;
+  /** Write this CRC-32 instead of the right one. */
+  crc?: number;
+}
+
+export interface ZipLayout {
+  /** Per record: local header offset, data start, data end, central directory entry offset. */
+  records: { name: string; local: number; start: number; end: number; central: number }[];
+  cdStart: number;
+  eocd: number;
+}
+
+/** Write a plain (non-zip64) archive with the given records, in order. */
+export function buildZip(records: ZipRecord[]): { bytes: Uint8Array; layout: ZipLayout } {
+  const chunks: Buffer[] = [];
+  let pos = 0;
+  const push = (b: Buffer) => {
+    chunks.push(b);
+    pos += b.length;
+  };
+  const written: { name: Buffer; crc: number; size: number; csize: number; method: number; local: number; start: number }[] = [];
+  for (const r of records) {
+    const name = Buffer.from(r.name, "utf8");
+    const data = r.deflate ? deflateRawSync(r.data) : Buffer.from(r.data);
+    const crc = r.crc ?? crc32(r.data);
+    const h = Buffer.alloc(30 + name.length);
+    h.writeUInt32LE(0x04034b50, 0);
+    h.writeUInt16LE(20, 4);
+    h.writeUInt16LE(r.deflate ? 8 : 0, 8);
+    h.writeUInt32LE(crc >>> 0, 14);
+    h.writeUInt32LE(data.length, 18);
+    h.writeUInt32LE(r.data.length, 22);
+    h.writeUInt16LE(name.length, 26);
+    name.copy(h, 30);
+    const local = pos;
+    push(h);
+    written.push({ name, crc: crc >>> 0, size: r.data.length, csize: data.length, method: r.deflate ? 8 : 0, local, start: pos });
+    push(data);
+  }
+  const cdStart = pos;
+  const layout: ZipLayout = { records: [], cdStart, eocd: 0 };
+  for (const w of written) {
+    const c = Buffer.alloc(46 + w.name.length);
+    c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt16LE(20, 4);
+    c.writeUInt16LE(20, 6);
+    c.writeUInt16LE(w.method, 10);
+    c.writeUInt32LE(w.crc, 16);
+    c.writeUInt32LE(w.csize, 20);
+    c.writeUInt32LE(w.size, 24);
+    c.writeUInt16LE(w.name.length, 28);
+    c.writeUInt32LE(w.local, 42);
+    w.name.copy(c, 46);
+    layout.records.push({ name: w.name.toString("utf8"), local: w.local, start: w.start, end: w.start + w.csize, central: pos });
+    push(c);
+  }
+  const e = Buffer.alloc(22);
+  e.writeUInt32LE(0x06054b50, 0);
+  e.writeUInt16LE(written.length, 8);
+  e.writeUInt16LE(written.length, 10);
+  e.writeUInt32LE(pos - cdStart, 12);
+  e.writeUInt32LE(cdStart, 16);
+  layout.eocd = pos;
+  push(e);
+  return { bytes: new Uint8Array(Buffer.concat(chunks)), layout };
+}
+
+/**
+ * Read a well-formed archive's records (stored or deflated; no zip64) and its layout. For seeds
+ * only: throws on anything unexpected.
+ */
+export function parseZip(bytes: Uint8Array): { records: (ZipRecord & { method: number })[]; layout: ZipLayout } {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let eocd = -1;
+  for (let i = b.length - 22; i >= 0; i--) {
+    if (b.readUInt32LE(i) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw new Error("parseZip: no EOCD");
+  let count = b.readUInt16LE(eocd + 10);
+  let cdStart = b.readUInt32LE(eocd + 16);
+  if (count === 0xffff || cdStart === 0xffffffff) {
+    const rec = Number(b.readBigUInt64LE(eocd - 20 + 8));
+    count = Number(b.readBigUInt64LE(rec + 32));
+    cdStart = Number(b.readBigUInt64LE(rec + 48));
+  }
+  const records: (ZipRecord & { method: number })[] = [];
+  const layout: ZipLayout = { records: [], cdStart, eocd };
+  let p = cdStart;
+  for (let i = 0; i < count; i++) {
+    if (b.readUInt32LE(p) !== 0x02014b50) throw new Error("parseZip: bad central entry");
+    const method = b.readUInt16LE(p + 10);
+    let csize = b.readUInt32LE(p + 20);
+    let size = b.readUInt32LE(p + 24);
+    const nl = b.readUInt16LE(p + 28);
+    const xl = b.readUInt16LE(p + 30);
+    const cl = b.readUInt16LE(p + 32);
+    let local = b.readUInt32LE(p + 42);
+    const name = b.subarray(p + 46, p + 46 + nl).toString("utf8");
+    let e = p + 46 + nl;
+    while (e + 4 <= p + 46 + nl + xl) {
+      const id = b.readUInt16LE(e);
+      const len = b.readUInt16LE(e + 2);
+      if (id === 1) {
+        let q = e + 4;
+        if (size === 0xffffffff) {
+          size = Number(b.readBigUInt64LE(q));
+          q += 8;
+        }
+        if (csize === 0xffffffff) {
+          csize = Number(b.readBigUInt64LE(q));
+          q += 8;
+        }
+        if (local === 0xffffffff) local = Number(b.readBigUInt64LE(q));
+      }
+      e += 4 + len;
+    }
+    const start = local + 30 + b.readUInt16LE(local + 26) + b.readUInt16LE(local + 28);
+    records.push({ name, data: new Uint8Array(b.subarray(start, start + csize)), method });
+    layout.records.push({ name, local, start, end: start + csize, central: p });
+    p = e + cl;
+  }
+  return { records, layout };
+}
