@@ -14,6 +14,7 @@ import { DATA_SHA256_KEY, readSafetensors, SafetensorsError, SafetensorsFile, wr
 import { loadCheckpoint, saveCheckpoint } from "../../src/train/checkpoint.js";
 import { configFromKwargs } from "../../src/model/config.js";
 import { Tensor } from "../../src/runtime/tensor.js";
+import { BUNDLED_MODEL_DIR } from "../../src/sample/model-source.js";
 import { REPO_FIXTURE_ROOT } from "../fixture-root.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "dit-safetensors-"));
@@ -91,6 +92,13 @@ describe("safetensors data SHA-256", () => {
       const loose = readSafetensors(q, { verify: false });
       assert.equal(loose.tensors.size, 3);
       SafetensorsFile.open(q, { verify: false }).close();
+    }
+  });
+
+  it("the bundled model's files carry it", () => {
+    for (const f of ["dit.safetensors", "vae/vae.safetensors"]) {
+      const { header, data } = split(join(BUNDLED_MODEL_DIR, f));
+      assert.equal(header.__metadata__[DATA_SHA256_KEY], sha(data), f);
     }
   });
 
