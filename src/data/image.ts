@@ -29,6 +29,24 @@ export function sniffImageFormat(buf: Uint8Array): ImageFormat | undefined {
 
 /** Largest image `decodeImage` accepts (pixels), a guard against decompression bombs. */
 export const MAX_IMAGE_PIXELS = 100_000_000;
+/**
+ * Images up to this many pixels (2 Mpx, e.g. 1448×1448) decode whatever their file size; larger
+ * ones need at least one byte of file per pixel (real photos and sample grids have 1–3), so that
+ * a small file declaring a huge image is refused before its pixels are allocated.
+ */
+export const IMAGE_FREE_PIXELS = 2 ** 21;
+
+/** Refuse a declared size the file does not justify (see IMAGE_FREE_PIXELS, MAX_IMAGE_PIXELS). */
+function checkImageSize(kind: string, width: number, height: number, fileBytes: number, where: string): void {
+  const pixels = width * height;
+  if (pixels > MAX_IMAGE_PIXELS) throw new DatasetError(where, `${where}: not a readable ${kind}: it declares ${width}×${height}, more than the ${MAX_IMAGE_PIXELS} pixels this reader accepts`);
+  if (pixels > IMAGE_FREE_PIXELS && pixels > fileBytes) {
+    throw new DatasetError(
+      where,
+      `${where}: ${kind} declares ${width}×${height} (${pixels} pixels) in a ${fileBytes}-byte file: images over ${IMAGE_FREE_PIXELS} pixels need at least one byte of file per pixel (a decompression-bomb guard)`,
+    );
+  }
+}
 
 /**
  * Decode a PNG, JPEG or binary PGM/PPM file to planar uint8: grey images (PNG
@@ -47,6 +65,7 @@ export function decodeImage(buf: Uint8Array, where: string): U8Image {
 }
 
 function decodePng(buf: Uint8Array, where: string): U8Image {
+  checkPngStructure(buf, where);
   let png: PNG;
   try {
     png = PNG.sync.read(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
@@ -57,15 +76,19 @@ function decodePng(buf: Uint8Array, where: string): U8Image {
   const colorType = (png as unknown as { colorType?: number }).colorType;
   const channels = colorType === 0 || colorType === 4 ? 1 : 3;
   const hw = width * height;
+  if (hw === 0 || data.length !== 4 * hw) throw new DatasetError(where, `${where}: PNG decoded to ${data.length} bytes for ${width}×${height} RGBA pixels`);
   const out = new Uint8Array(channels * hw);
   for (let i = 0; i < hw; i++) for (let c = 0; c < channels; c++) out[c * hw + i] = data[i * 4 + c]!;
   return { channels, height, width, data: out };
 }
 
 function decodeJpeg(buf: Uint8Array, where: string): U8Image {
+  const pixels = checkJpegStructure(buf, where);
+  // jpeg-js's own guards, sized by the frame just checked: ~18 bytes per pixel (coefficients, planes, RGB) + the file
+  const maxMemoryUsageInMB = Math.ceil((40 * pixels + buf.length) / 2 ** 20) + 16;
   let img: { width: number; height: number; data: Uint8Array };
   try {
-    img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
+    img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB });
   } catch (e) {
     throw new DatasetError(where, `${where}: not a readable JPEG (${errorMessage(e)})`, { cause: e });
   }
@@ -75,6 +98,113 @@ function decodeJpeg(buf: Uint8Array, where: string): U8Image {
   const out = new Uint8Array(3 * hw);
   for (let i = 0; i < hw; i++) for (let c = 0; c < 3; c++) out[c * hw + i] = data[i * 3 + c]!;
   return { channels: 3, height, width, data: out };
+}
+
+/** Deflate cannot compress better than 1032:1: the most `n` compressed bytes can inflate to. */
+function maxInflated(n: number): number {
+  return 1032 * n + 1024;
+}
+
+/** Valid PNG bit depths by colour type, and the samples per pixel. */
+const PNG_COLOR_TYPES: Readonly<Record<number, { depths: number[]; samples: number }>> = {
+  0: { depths: [1, 2, 4, 8, 16], samples: 1 },
+  2: { depths: [8, 16], samples: 3 },
+  3: { depths: [1, 2, 4, 8], samples: 1 },
+  4: { depths: [8, 16], samples: 2 },
+  6: { depths: [8, 16], samples: 4 },
+};
+
+/**
+ * Check a PNG's chunk layout and IHDR before pngjs allocates anything: every chunk inside the
+ * file, IHDR first and sane (known colour type / bit depth, 1 ≤ W·H ≤ MAX_IMAGE_PIXELS), and
+ * IDAT data enough to inflate to the W×H raster it declares (deflate's 1032:1 bound).
+ */
+function checkPngStructure(buf: Uint8Array, where: string): void {
+  const bad = (what: string) => new DatasetError(where, `${where}: not a readable PNG: ${what}`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (!sig.every((b, i) => buf[i] === b)) throw bad("the 8-byte signature is damaged");
+  let pos = 8;
+  let idat = 0;
+  let ihdr: { width: number; height: number; depth: number; colorType: number } | undefined;
+  let ended = false;
+  while (!ended) {
+    if (pos + 12 > buf.length) throw bad(`truncated at byte ${pos} of ${buf.length}: no IEND chunk`);
+    const length = view.getUint32(pos, false);
+    const type = String.fromCharCode(...buf.subarray(pos + 4, pos + 8));
+    const shown = JSON.stringify(type);
+    if (length > 0x7fffffff || pos + 12 + length > buf.length) {
+      throw bad(`chunk ${shown} at byte ${pos} declares ${length} data bytes, past the end of the ${buf.length}-byte file`);
+    }
+    if (!ihdr && type !== "IHDR") throw bad(`the first chunk is ${shown}, expected IHDR`);
+    if (type === "IHDR") {
+      if (ihdr) throw bad("a second IHDR chunk");
+      if (length !== 13) throw bad(`IHDR has ${length} data bytes, expected 13`);
+      ihdr = { width: view.getUint32(pos + 8, false), height: view.getUint32(pos + 12, false), depth: buf[pos + 16]!, colorType: buf[pos + 17]! };
+      const ct = PNG_COLOR_TYPES[ihdr.colorType];
+      if (!ct) throw bad(`unknown colour type ${ihdr.colorType}`);
+      if (!ct.depths.includes(ihdr.depth)) throw bad(`bit depth ${ihdr.depth} is not allowed for colour type ${ihdr.colorType} (allowed: ${ct.depths.join(", ")})`);
+      if (buf[pos + 18] !== 0 || buf[pos + 19] !== 0 || buf[pos + 20]! > 1) throw bad(`unknown compression / filter / interlace method ${buf[pos + 18]}/${buf[pos + 19]}/${buf[pos + 20]}`);
+    } else if (type === "IDAT") idat += length;
+    else if (type === "IEND") ended = true;
+    pos += 12 + length;
+  }
+  const { width, height, depth, colorType } = ihdr!;
+  if (width === 0 || height === 0) throw bad(`IHDR declares an empty ${width}×${height} image`);
+  checkImageSize("PNG", width, height, buf.length, where);
+  const raw = height * (1 + Math.ceil((width * PNG_COLOR_TYPES[colorType]!.samples * depth) / 8));
+  if (maxInflated(idat) < raw) {
+    throw bad(`IHDR declares ${width}×${height} (${raw} raster bytes) but the IDAT chunks hold ${idat} bytes, which inflate to at most ${maxInflated(idat)}`);
+  }
+}
+
+/** JPEG frame types jpeg-js decodes: baseline, extended and progressive Huffman DCT. */
+const JPEG_DECODED_SOF = new Set([0xc0, 0xc1, 0xc2]);
+const JPEG_OTHER_SOF = new Set([0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
+
+/**
+ * Walk a JPEG's markers before jpeg-js allocates anything: every segment inside the file, one
+ * frame of a kind jpeg-js decodes, 1 ≤ W·H ≤ MAX_IMAGE_PIXELS, and enough entropy-coded bytes
+ * for the frame (a DC scan needs ≥ 1 bit per 8×8 block). Returns W·H.
+ */
+function checkJpegStructure(buf: Uint8Array, where: string): number {
+  const bad = (what: string) => new DatasetError(where, `${where}: not a readable JPEG: ${what}`);
+  let pos = 2;
+  let frame: { width: number; height: number } | undefined;
+  let coded = 0;
+  while (pos < buf.length) {
+    if (buf[pos] !== 0xff) throw bad(`expected a marker at byte ${pos}, found 0x${buf[pos]!.toString(16)}`);
+    while (buf[pos] === 0xff) pos++;
+    if (pos >= buf.length) break;
+    const m = buf[pos++]!;
+    if (m === 0xd9) break; // EOI
+    if (m === 0xd8) throw bad(`a second SOI marker at byte ${pos - 2}`);
+    if ((m >= 0xd0 && m <= 0xd7) || m === 0x01) continue; // RSTn, TEM: no length
+    if (pos + 2 > buf.length) throw bad(`truncated in the length of marker 0xff${m.toString(16)} at byte ${pos - 2}`);
+    const length = (buf[pos]! << 8) | buf[pos + 1]!;
+    if (length < 2 || pos + length > buf.length) throw bad(`marker 0xff${m.toString(16)} at byte ${pos - 2} declares ${length} bytes, past the end of the ${buf.length}-byte file`);
+    if (JPEG_OTHER_SOF.has(m)) throw bad(`frame type SOF${m - 0xc0} (lossless, hierarchical or arithmetic-coded) is not supported; baseline or progressive JPEG only`);
+    if (JPEG_DECODED_SOF.has(m)) {
+      if (frame) throw bad("more than one frame (SOF marker)");
+      if (length < 8) throw bad(`SOF segment of ${length} bytes, expected ≥ 8`);
+      frame = { height: (buf[pos + 3]! << 8) | buf[pos + 4]!, width: (buf[pos + 5]! << 8) | buf[pos + 6]! };
+    }
+    pos += length;
+    if (m === 0xda) {
+      // entropy-coded data runs to the next marker that is not a stuffed 0xff00 or a restart marker
+      const start = pos;
+      while (pos < buf.length && !(buf[pos] === 0xff && pos + 1 < buf.length && buf[pos + 1] !== 0 && !(buf[pos + 1]! >= 0xd0 && buf[pos + 1]! <= 0xd7))) pos++;
+      coded += pos - start;
+    }
+  }
+  if (!frame) throw bad("no frame header (SOF0/1/2 marker)");
+  const { width, height } = frame;
+  if (width === 0 || height === 0) throw bad(`the frame declares an empty ${width}×${height} image`);
+  checkImageSize("JPEG", width, height, buf.length, where);
+  const pixels = width * height;
+  const blocks = Math.ceil(width / 8) * Math.ceil(height / 8);
+  if (8 * coded < blocks) throw bad(`the frame declares ${width}×${height} (${blocks} blocks of 8×8) but the scans hold only ${coded} coded bytes, less than 1 bit per block`);
+  return pixels;
 }
 
 function decodeNetpbm(buf: Uint8Array, where: string): U8Image {
@@ -89,6 +219,7 @@ function decodeNetpbm(buf: Uint8Array, where: string): U8Image {
     const start = pos;
     while (pos < buf.length && !isSpace(buf[pos]) && buf[pos] !== 0x23) pos++;
     if (start === pos) throw new DatasetError(where, `${where}: truncated Netpbm header`);
+    if (pos - start > 12) throw new DatasetError(where, `${where}: bad Netpbm header (a ${pos - start}-character number)`);
     return Number(String.fromCharCode(...buf.subarray(start, pos)));
   };
   const channels = buf[1] === 0x35 ? 1 : 3;
@@ -96,7 +227,7 @@ function decodeNetpbm(buf: Uint8Array, where: string): U8Image {
   if (![width, height, maxval].every((v) => Number.isInteger(v) && v > 0) || maxval > 65535) {
     throw new DatasetError(where, `${where}: bad Netpbm header (width ${width}, height ${height}, maxval ${maxval})`);
   }
-  if (width * height > MAX_IMAGE_PIXELS) throw new DatasetError(where, `${where}: ${width}×${height} is larger than ${MAX_IMAGE_PIXELS} pixels`);
+  checkImageSize("Netpbm", width, height, buf.length, where);
   pos++; // the single whitespace byte before the raster
   const bytes = maxval > 255 ? 2 : 1;
   const hw = width * height;

@@ -126,6 +126,14 @@ function writeAll(fd: number, buf: Uint8Array, position: number): void {
   while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, position + done);
 }
 
+/** A short description of an untrusted header value for an error message (bounded; no deep recursion). */
+function describe(v: unknown): string {
+  if (v === null || typeof v !== "object") return typeof v === "string" ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v);
+  if (!Array.isArray(v)) return "an object";
+  if (v.length > 8 || v.some((x) => x !== null && typeof x === "object")) return `an array of ${v.length}`;
+  return `[${v.map((x) => describe(x)).join(", ")}]`;
+}
+
 /** Parse and check the header of an open latent file; returns it and the completed count. */
 function readHeader(fd: number, path: string): { header: LatentHeader; completed: number; size: number } {
   const size = fstatSync(fd).size;
@@ -139,19 +147,36 @@ function readHeader(fd: number, path: string): { header: LatentHeader; completed
   if (hLen > MAX_HEADER || PREAMBLE + hLen > size) throw new DatasetError(path, `${path}: truncated or corrupt: the header declares ${hLen} JSON bytes, the file has ${size - PREAMBLE} after the preamble`);
   let h: LatentHeader;
   try {
-    h = JSON.parse(Buffer.from(readExact(fd, path, hLen, PREAMBLE, "the JSON header")).toString("utf8")) as LatentHeader;
+    h = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(readExact(fd, path, hLen, PREAMBLE, "the JSON header"))) as LatentHeader;
   } catch (e) {
     if (e instanceof DatasetError) throw e;
     throw new DatasetError(path, `${path}: corrupt JSON header (${errorMessage(e)})`, { cause: e });
   }
   const bad = (what: string) => new DatasetError(path, `${path}: corrupt header: ${what}`);
-  if (typeof h !== "object" || h === null || h.format !== FORMAT) throw bad(`format is ${JSON.stringify((h as { format?: unknown } | null)?.format)}, expected "${FORMAT}"`);
+  if (typeof h !== "object" || h === null || Array.isArray(h)) throw bad(`the JSON header is ${Array.isArray(h) ? "an array" : typeof h === "object" ? "null" : `a ${typeof h}`}, expected an object`);
+  if (h.format !== FORMAT) throw bad(`format is ${describe(h.format)}, expected "${FORMAT}"`);
   if (h.version !== VERSION) throw bad(`version ${String(h.version)}; this reader knows version ${VERSION}`);
   const isDims = (a: unknown) => Array.isArray(a) && a.length === 3 && a.every((v) => Number.isInteger(v) && v > 0);
   if (!Number.isInteger(h.count) || h.count <= 0) throw bad(`count ${String(h.count)}`);
-  if (!isDims(h.latentShape) || !isDims(h.imageShape)) throw bad(`latentShape ${JSON.stringify(h.latentShape)} / imageShape ${JSON.stringify(h.imageShape)}`);
-  if (!Number.isInteger(h.numClasses) || h.numClasses <= 0) throw bad(`numClasses ${String(h.numClasses)}`);
-  if (!(typeof h.scalingFactor === "number" && h.scalingFactor > 0)) throw bad(`scalingFactor ${String(h.scalingFactor)}`);
+  if (!isDims(h.latentShape) || !isDims(h.imageShape)) throw bad(`latentShape ${describe(h.latentShape)} / imageShape ${describe(h.imageShape)}, expected [c, h, w] of positive integers`);
+  if (!Number.isInteger(h.numClasses) || h.numClasses <= 0) throw bad(`numClasses ${describe(h.numClasses)}`);
+  if (!(typeof h.scalingFactor === "number" && h.scalingFactor > 0 && Number.isFinite(h.scalingFactor))) throw bad(`scalingFactor ${describe(h.scalingFactor)}`);
+  if (h.classNames !== null && !(Array.isArray(h.classNames) && h.classNames.length === h.numClasses && h.classNames.every((n) => typeof n === "string"))) {
+    throw bad(`classNames must be null or ${h.numClasses} strings, got ${describe(h.classNames)}`);
+  }
+  for (const k of ["source", "description", "datasetFingerprint", "vaeFingerprint", "recordLayout"] as const) {
+    if (typeof h[k] !== "string") throw bad(`${k} ${describe(h[k])}, expected a string`);
+  }
+  if (h.vaeSource !== null && typeof h.vaeSource !== "string") throw bad(`vaeSource ${describe(h.vaeSource)}, expected a string or null`);
+  const vc = h.vaeConfig as unknown as Record<string, unknown> | null;
+  const vaeOk =
+    typeof vc === "object" &&
+    vc !== null &&
+    ["inChannels", "outChannels", "layersPerBlock", "latentChannels", "normNumGroups"].every((k) => Number.isInteger(vc[k]) && (vc[k] as number) > 0) &&
+    Array.isArray(vc.blockOutChannels) &&
+    vc.blockOutChannels.every((v) => Number.isInteger(v) && v > 0) &&
+    typeof vc.scalingFactor === "number";
+  if (!vaeOk) throw bad(`vaeConfig ${describe(vc)} is not a VAE config (inChannels, outChannels, blockOutChannels, layersPerBlock, latentChannels, normNumGroups, scalingFactor)`);
   const L = h.latentShape[0] * h.latentShape[1] * h.latentShape[2];
   if (h.recordBytes !== 16 * L) throw bad(`recordBytes ${h.recordBytes}, expected 16 · ${L}`);
   if (h.labelsOffset !== PREAMBLE + hLen || h.dataOffset !== align(h.labelsOffset + 4 * h.count)) throw bad(`offsets ${h.labelsOffset}/${h.dataOffset} do not follow the header length ${hLen}`);
@@ -224,11 +249,17 @@ export class LatentDataset {
 
   /** Record i: the latent distribution of image i, or of its mirror image when `flip`. */
   read(i: number, flip = false): LatentRecord {
-    if (this.fd === undefined) throw new Error(`${this.path}: read after close`);
+    if (this.fd === undefined) throw new DatasetError(this.path, `${this.path}: read after close`);
     if (!Number.isInteger(i) || i < 0 || i >= this.header.count) throw new RangeError(`${this.path}: record ${i} outside 0..${this.header.count - 1}`);
     const half = this.header.recordBytes / 2;
     const buf = readExact(this.fd, this.path, half, this.header.dataOffset + i * this.header.recordBytes + (flip ? half : 0), `record ${i}`);
     const L = half / 8;
+    const values = new Float32Array(buf.buffer, 0, 2 * L);
+    for (let k = 0; k < values.length; k++) {
+      if (!Number.isFinite(values[k]!)) {
+        throw new DatasetError(this.path, `${this.path}: corrupt: record ${i}${flip ? " (mirror)" : ""} holds a non-finite ${k < L ? "mean" : "logvar"} value (${values[k]})`);
+      }
+    }
     return { mean: new Float32Array(buf.buffer, 0, L), logvar: new Float32Array(buf.buffer, 4 * L, L), label: this.labels[i]! };
   }
 
