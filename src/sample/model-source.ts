@@ -15,11 +15,13 @@
  *   (`model_index.json`, `transformer/`, `vae/`), a transformer folder, or the
  *   weights file with its `config.json` beside it.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { configFromKwargs, officialConfig, type DiTConfig, type DiTKwargs, type StateDict } from "../index.js";
-import { diffusersDepth, diffusersToOfficial, ditKwargsFromDiffusers, isDiffusersDiT } from "../io/diffusers-dit.js";
+import { diffusersDepth, diffusersToOfficial, DiffusersDiTError, ditKwargsFromDiffusers, isDiffusersDiT } from "../io/diffusers-dit.js";
+import { readJsonObjectFile } from "../io/json-file.js";
+import { configFromJson, ModelConfigError } from "../model/config.js";
 import { floatTensorToF32, SafetensorsFile } from "../io/safetensors.js";
 import { loadStateDict } from "../io/state-dict.js";
 import { sincosPosEmbed } from "../model/embeddings.js";
@@ -74,14 +76,39 @@ export const BUNDLED_MODEL_DIR: string = join(packageRoot(), "models", "fashion-
 
 /** The official kwargs of a metadata `config` JSON (top level or under `dit_kwargs`). */
 function kwargsFromJson(text: string, where: string): DiTKwargs {
-  let json: Record<string, unknown>;
+  let json: unknown;
   try {
-    json = JSON.parse(text) as Record<string, unknown>;
+    json = JSON.parse(text);
   } catch {
     throw new SampleError(`${where}: __metadata__.config is not valid JSON`);
   }
-  const k = (json.dit_kwargs && typeof json.dit_kwargs === "object" ? json.dit_kwargs : json) as DiTKwargs & { block?: string };
-  return k;
+  if (json === null || typeof json !== "object" || Array.isArray(json)) throw new SampleError(`${where}: __metadata__.config must be a JSON object`);
+  const o = json as Record<string, unknown>;
+  return (o.dit_kwargs && typeof o.dit_kwargs === "object" ? o.dit_kwargs : o) as DiTKwargs;
+}
+
+/**
+ * A model config from a JSON file: the forms `configFromJson` accepts, or a diffusers
+ * `DiTTransformer2DModel` config.json. Throws `ModelConfigError` naming the file for an
+ * unreadable, oversized, non-UTF-8, non-object or too deeply nested file and for any
+ * invalid or out-of-range config (checked before anything is allocated).
+ */
+export function readModelConfigFile(path: string): DiTConfig {
+  const json = readJsonObjectFile(path, "model config", (m, cause) => new ModelConfigError(m, { cause }));
+  if (json._class_name === "DiTTransformer2DModel") return diffusersConfig(json, path);
+  return configFromJson(json, path);
+}
+
+/** A DiTConfig from a parsed diffusers DiT config.json (`labelRows`: the class table's rows, when known). */
+function diffusersConfig(json: Record<string, unknown>, path: string, labelRows?: number): DiTConfig {
+  let kwargs: DiTKwargs;
+  try {
+    kwargs = ditKwargsFromDiffusers(json, labelRows);
+  } catch (e) {
+    if (e instanceof DiffusersDiTError) throw new ModelConfigError(`${path}: ${e.message}`, { cause: e });
+    throw e;
+  }
+  return configFromKwargs(kwargs, path);
 }
 
 function classNamesFromJson(text: string | undefined, where: string): string[] | undefined {
@@ -140,8 +167,8 @@ function loadDiffusers(weightsPath: string, configPath: string | undefined, opts
   const table = w.get("transformer_blocks.0.norm1.emb.class_embedder.embedding_table.weight");
   let fileConfig: DiTConfig | undefined;
   if (configPath && existsSync(configPath)) {
-    const json = JSON.parse(readFileSync(configPath, "utf8")) as Record<string, unknown>;
-    fileConfig = configFromKwargs(ditKwargsFromDiffusers(json, table?.shape[0]));
+    const json = readJsonObjectFile(configPath, "diffusers DiT config", (m, cause) => new ModelConfigError(m, { cause }));
+    fileConfig = diffusersConfig(json, configPath, table?.shape[0]);
   }
   const proj = w.get("pos_embed.proj.weight");
   let config: DiTConfig;
@@ -191,7 +218,7 @@ export function loadModelSource(src: ModelSource, opts: ModelSourceOptions = {})
   try {
     const keys = f.keys();
     const meta = f.metadata;
-    const fileConfig = meta.config ? configFromKwargs(kwargsFromJson(meta.config, src)) : undefined;
+    const fileConfig = meta.config ? configFromKwargs(kwargsFromJson(meta.config, src), `${src} (__metadata__.config)`) : undefined;
     const classNames = classNamesFromJson(meta.class_names, src);
     const vae = meta.vae ? resolve(dirname(path), meta.vae) : undefined;
     if (keys.some((k) => k.startsWith("ema."))) {

@@ -5,10 +5,12 @@
  * CompVis names; its config from a `config.json` beside it, else the SD VAE's),
  * or a VAE in memory.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { readJsonObjectFile } from "../io/json-file.js";
 import type { StateDict } from "../io/state-dict.js";
-import { SD_VAE_CONFIG, vaeConfigFromDiffusers, type VaeConfig } from "../vae/config.js";
+import { SD_VAE_CONFIG, type VaeConfig } from "../vae/config.js";
+import { readVaeConfigFile, VaeLoadError, vaeConfigFromJson } from "../vae/load.js";
 import { loadVaeStateDict } from "../vae/weights.js";
 import { SampleError } from "./errors.js";
 
@@ -25,16 +27,6 @@ export interface LoadedVae extends InMemoryVae {
   path?: string;
 }
 
-function readConfig(path: string): VaeConfig {
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-  } catch (e) {
-    throw new SampleError(`${path}: cannot read the VAE config (${e instanceof Error ? e.message : String(e)})`);
-  }
-  return vaeConfigFromDiffusers(json);
-}
-
 /** Load a VAE source; null for "none" (pixel space). */
 export function loadVaeSource(src: VaeSource): LoadedVae | null {
   if (src === "none") return null;
@@ -46,14 +38,14 @@ export function loadVaeSource(src: VaeSource): LoadedVae | null {
     if (!file) throw new SampleError(`VAE folder ${src} holds no vae.safetensors or diffusion_pytorch_model.safetensors`);
     const cfg = join(path, "config.json");
     if (!existsSync(cfg)) throw new SampleError(`VAE folder ${src} has no config.json`);
-    return { config: readConfig(cfg), weights: loadVaeStateDict(file), path: file };
+    return { config: readVaeConfigFile(cfg), weights: loadVaeStateDict(file), path: file };
   }
   // a config.json beside the file counts when it describes an AutoencoderKL
   const cfgPath = join(dirname(path), "config.json");
   let config = SD_VAE_CONFIG;
   if (existsSync(cfgPath)) {
-    const json = JSON.parse(readFileSync(cfgPath, "utf8")) as Record<string, unknown>;
-    if (json._class_name === "AutoencoderKL" || "latent_channels" in json) config = readConfig(cfgPath);
+    const json = readJsonObjectFile(cfgPath, "config", (m, cause) => new VaeLoadError(m, { cause }));
+    if (json._class_name === "AutoencoderKL" || "latent_channels" in json) config = vaeConfigFromJson(json, cfgPath);
   }
   return { config, weights: loadVaeStateDict(path), path };
 }
