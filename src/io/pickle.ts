@@ -113,7 +113,8 @@ function defaultSetState(obj: unknown, state: unknown, source: string, what: str
   if (dict === null) return;
   typeCheck(dict instanceof Map, source, `BUILD state for ${what} is not a dict`);
   if (obj instanceof Map) return;
-  typeCheck(typeof obj === "object" && obj !== null && !Array.isArray(obj) && !(obj instanceof Uint8Array), source, `cannot BUILD ${what}`);
+  // Only plain objects (argparse.Namespace): never a class, a tensor reference, a set or a list, whose fields were validated when made.
+  typeCheck(typeof obj === "object" && obj !== null && Object.getPrototypeOf(obj) === Object.prototype, source, `cannot BUILD ${what}`);
   for (const [k, v] of dict) {
     typeCheck(typeof k === "string", source, `BUILD state for ${what} has a non-string attribute name`);
     defineKey(obj as Record<string, unknown>, k, v);

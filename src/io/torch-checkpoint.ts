@@ -367,7 +367,7 @@ export const TORCH_GLOBALS: GlobalTable = {
     // (func, new_type, args, state): only plain tensors and parameters, rebuilt by an allow-listed func.
     call: ([func, newType, args]) => {
       if (!(newType instanceof PyGlobal) || newType.impl.tag !== MARKER) throw new Error("tensor subclasses are not supported");
-      if (!(func instanceof PyGlobal) || !func.impl.call) throw new Error("rebuild function is not allow-listed");
+      if (!(func instanceof PyGlobal) || !func.impl.call || !func.fullName.startsWith("torch._utils._rebuild_")) throw new Error("rebuild function is not a torch._utils tensor rebuild");
       if (!Array.isArray(args)) throw new Error("arguments are not a tuple");
       return func.impl.call(args);
     },
