@@ -12,6 +12,11 @@
  * Outcomes: "load" (the loader resolved), "clean" (it threw a DitError naming the file) or
  * "failure": another throw, a DitError that does not name the file, a hang over 5 s, a crashed
  * worker, or an allocation past `allocBound(file size)` = 64 MiB + 16 × file size (see worker.ts).
+ *
+ * Known limit: V8 stops a worker that creeps up to its heap limit (reported as a crash), but one
+ * single JS-heap allocation far past the limit (say a 1 GB JS array) aborts the whole process,
+ * harness included; the run then ends with a non-zero status and the last progress line names the
+ * format. Typed arrays and Buffers never get that far: the allocation watch refuses them first.
  */
 import { Worker } from "node:worker_threads";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";

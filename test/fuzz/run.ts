@@ -1,21 +1,22 @@
 /**
  * `npm run fuzz`: the full fuzz run over every format in test/fuzz/targets (see harness.ts).
  *
- *   npm run fuzz -- [--cases 1000] [--seed S] [--format F] [--case i] [--jobs 2] [--json out.json]
+ *   npm run fuzz -- [--cases 1000] [--seed S] [--format F] [--case i [--save FILE]] [--jobs 2] [--json out.json]
  *
  * Prints progress and a table (format, cases, loads, clean errors, failures), every failure with
  * the command that replays it, and exits 1 on any failure.
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { formatFailure, formatTable, loadTargets, runTarget, type FormatReport } from "./harness.js";
+import { formatFailure, formatTable, loadTargets, makeCase, runTarget, type FormatReport } from "./harness.js";
 
 const HELP = `usage: npm run fuzz -- [options]
 
   --cases N     cases per format (default 1000)
   --seed S      the run's seed (default 1)
   --format F    only this format (a target's format name or file name)
-  --case I      only case I (replays a reported failure; needs --format)
+  --case I      only case I (replays a reported failure; needs --format): prints its mutation
+  --save PATH   with --case: also write the mutant file to PATH
   --jobs J      formats run at once (default 2)
   --json PATH   also write the reports as JSON
   -h, --help    this text`;
@@ -40,6 +41,7 @@ try {
       case: { type: "string" },
       jobs: { type: "string" },
       json: { type: "string" },
+      save: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   }));
@@ -66,6 +68,16 @@ if (targets.length === 0) {
   process.exit(2);
 }
 console.log(`fuzz: ${targets.length} format(s), ${only !== undefined ? `case ${only}` : `${cases} cases each`}, seed ${seed}`);
+
+if (only !== undefined) {
+  const t = targets[0]!.target;
+  const m = makeCase(t, await t.seeds(), seed, only);
+  console.log(`case ${only}: ${m.what} (${m.bytes.length} bytes)`);
+  if (values.save) {
+    writeFileSync(values.save, m.bytes);
+    console.log(`wrote it to ${values.save}`);
+  }
+}
 
 const t0 = performance.now();
 const reports: FormatReport[] = new Array(targets.length);
