@@ -33,7 +33,7 @@ export { trainVae, saveVae, TRAIN_DEFAULTS as VAE_TRAIN_DEFAULTS, type TrainVaeO
 export { table } from "./util/table.js";
 export { initParams, paramShapes, resizeLabelTable } from "./model/params.js";
 export { loadStateDict, saveStateDict } from "./io/state-dict.js";
-export { readSafetensors, writeSafetensors, SafetensorsFile } from "./io/safetensors.js";
+export { readSafetensors, writeSafetensors, SafetensorsFile, SafetensorsError, DATA_SHA256_KEY, type SafetensorsReadOptions, type SafetensorsWriteOptions } from "./io/safetensors.js";
 export { Rng } from "./util/rng.js";
 export { DatasetError, FASHION_MNIST_DIR, LatentDataset, extractLatents, flipHorizontal, openDataset, openImageSource, type ImageSource, type LabeledImageDataset, type LatentRecord, type OpenDatasetOptions } from "./data/index.js";
 export * as data from "./data/index.js";
