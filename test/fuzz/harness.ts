@@ -117,7 +117,9 @@ const HUGE_U32 = [0xffffffff, 0x7fffffff, 0x80000000, 0x10000000, 0xfffffff0];
 const HUGE_U64 = [2n ** 64n - 1n, 2n ** 63n, 2n ** 53n, 2n ** 53n + 1n, 1_000_000_000_000n, 2n ** 32n, 2n ** 31n];
 
 function generic(seed: FuzzSeed, rand: () => number): Mutant {
-  const src = seed.bytes;
+  // A plain Uint8Array copy: a seed given as a Node Buffer would make .slice() a shared view, and its
+  // mutations would corrupt the seed for every later case.
+  const src = new Uint8Array(seed.bytes);
   const n = src.length;
   const at = () => (n ? int(rand, n) : 0);
   const kind = pick(rand, ["bitflip", "bitflip", "overwrite", "overwrite", "truncate-boundary", "truncate", "duplicate", "delete", "huge-u32", "huge-u64"] as const);
