@@ -40,7 +40,7 @@ export * as data from "./data/index.js";
 export { loadVae } from "./vae/load.js";
 export { IMAGENET_CLASSES, className, findClass, type ImageNetClass } from "./model/imagenet.js";
 export { exportModel } from "./io/export-model.js";
-export { loadTorchCheckpoint, loadTorchStateDict, openTorchCheckpoint, type CheckpointEntry } from "./io/torch-checkpoint.js";
+export { loadTorchCheckpoint, loadTorchStateDict, openTorchCheckpoint, type CheckpointEntry, type TorchLoadOptions } from "./io/torch-checkpoint.js";
 export { pickleDumps, PickleWriteError, PyFloat, PyGlobalRef, PyOrderedDict, PyPersistentId, PyReduce, PyTuple, type PyKey, type PyValue } from "./io/pickle-writer.js";
 export { saveTorchCheckpoint, TorchOrderedDict, TorchTensor, TorchTuple, type TorchSaveDType, type TorchSaveOptions, type TorchValue } from "./io/torch-save.js";
 export { officialParameterOrder, OfficialCheckpointError, readOfficialCheckpoint, trainCheckpointToOfficial, writeOfficialCheckpoint, type OfficialCheckpoint, type OfficialConversion } from "./io/official-checkpoint.js";
