@@ -38,6 +38,7 @@ export { Rng } from "./util/rng.js";
 export { DatasetError, FASHION_MNIST_DIR, LatentDataset, extractLatents, flipHorizontal, openDataset, openImageSource, type ImageSource, type LabeledImageDataset, type LatentRecord, type OpenDatasetOptions } from "./data/index.js";
 export * as data from "./data/index.js";
 export { loadVae } from "./vae/load.js";
+export { VaeLoadError, VaeTrainError } from "./vae/errors.js";
 export { IMAGENET_CLASSES, className, findClass, type ImageNetClass } from "./model/imagenet.js";
 export { exportModel } from "./io/export-model.js";
 export { loadTorchCheckpoint, loadTorchStateDict, openTorchCheckpoint, type CheckpointEntry, type TorchLoadOptions } from "./io/torch-checkpoint.js";

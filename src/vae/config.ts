@@ -4,6 +4,7 @@
  * the SD VAE (DownEncoderBlock2D / UpDecoderBlock2D, SiLU, mid-block attention,
  * quant / post-quant convs, GroupNorm eps 1e-6).
  */
+import { VaeLoadError } from "./errors.js";
 
 /** DiT's latent scaling: latents = sample · 0.18215, images = decode(latents / 0.18215). */
 export const SCALING_FACTOR = 0.18215;
@@ -41,12 +42,12 @@ export function vaeConfigFromDiffusers(d: Record<string, unknown>): VaeConfig {
   const down = get<string[]>("down_block_types", blockOutChannels.map(() => "DownEncoderBlock2D"));
   const up = get<string[]>("up_block_types", blockOutChannels.map(() => "UpDecoderBlock2D"));
   if (down.some((b) => b !== "DownEncoderBlock2D") || up.some((b) => b !== "UpDecoderBlock2D")) {
-    throw new Error(`VAE config: only DownEncoderBlock2D / UpDecoderBlock2D blocks are supported, got [${down}] / [${up}]`);
+    throw new VaeLoadError(`VAE config: only DownEncoderBlock2D / UpDecoderBlock2D blocks are supported, got [${down}] / [${up}]`);
   }
-  if (down.length !== blockOutChannels.length || up.length !== blockOutChannels.length) throw new Error("VAE config: block types and block_out_channels differ in length");
-  if (get("act_fn", "silu") !== "silu") throw new Error(`VAE config: act_fn '${String(d.act_fn)}' is not supported (silu only)`);
+  if (down.length !== blockOutChannels.length || up.length !== blockOutChannels.length) throw new VaeLoadError("VAE config: block types and block_out_channels differ in length");
+  if (get("act_fn", "silu") !== "silu") throw new VaeLoadError(`VAE config: act_fn '${String(d.act_fn)}' is not supported (silu only)`);
   for (const k of ["use_quant_conv", "use_post_quant_conv", "mid_block_add_attention"]) {
-    if (get(k, true) !== true) throw new Error(`VAE config: ${k}=false is not supported`);
+    if (get(k, true) !== true) throw new VaeLoadError(`VAE config: ${k}=false is not supported`);
   }
   const c: VaeConfig = {
     inChannels: get("in_channels", 3),
@@ -61,10 +62,10 @@ export function vaeConfigFromDiffusers(d: Record<string, unknown>): VaeConfig {
 }
 
 export function validateVaeConfig(c: VaeConfig): VaeConfig {
-  if (c.blockOutChannels.length === 0) throw new Error("VAE config: block_out_channels is empty");
+  if (c.blockOutChannels.length === 0) throw new VaeLoadError("VAE config: block_out_channels is empty");
   for (const ch of c.blockOutChannels) {
-    if (ch % c.normNumGroups !== 0) throw new Error(`VAE config: ${ch} channels are not divisible by ${c.normNumGroups} groups`);
+    if (ch % c.normNumGroups !== 0) throw new VaeLoadError(`VAE config: ${ch} channels are not divisible by ${c.normNumGroups} groups`);
   }
-  if (c.layersPerBlock < 1) throw new Error("VAE config: layers_per_block must be ≥ 1");
+  if (c.layersPerBlock < 1) throw new VaeLoadError("VAE config: layers_per_block must be ≥ 1");
   return c;
 }

@@ -13,12 +13,10 @@ import { DitError } from "../errors.js";
 import { readJsonObjectFile } from "../io/json-file.js";
 import { AutoencoderKL, type VaeOptions } from "./autoencoder.js";
 import { SD_VAE_CONFIG, vaeConfigFromDiffusers, type VaeConfig } from "./config.js";
+import { VaeLoadError } from "./errors.js";
 import { loadVaeStateDict } from "./weights.js";
 
-/** A VAE path, config or weights that cannot be used; the message names the file. */
-export class VaeLoadError extends DitError {
-  override name = "VaeLoadError";
-}
+export { VaeLoadError } from "./errors.js";
 
 /** The weights file names looked for in a VAE folder, in order. */
 export const VAE_WEIGHT_FILES = ["vae.safetensors", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"];

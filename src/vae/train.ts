@@ -27,6 +27,7 @@ import { Adam } from "../train/adam.js";
 import { Rng } from "../util/rng.js";
 import { AutoencoderKL, decoderForward, encoderForward, type DecoderParams, type EncoderParams } from "./autoencoder.js";
 import { downsampleFactor, SCALING_FACTOR, validateVaeConfig, type VaeConfig } from "./config.js";
+import { VaeTrainError } from "./errors.js";
 import { initVaeParams } from "./init.js";
 import type { ConvParams } from "./layers.js";
 import { vaeParamShapes } from "./weights.js";
@@ -121,12 +122,12 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
   const raw = typeof opts.data === "string" ? loadImageDataset(opts.data) : opts.data;
   const channels = raw.shape[1];
   const config = validateVaeConfig({ ...opts.config, inChannels: opts.config.inChannels ?? channels, outChannels: opts.config.outChannels ?? channels, scalingFactor: opts.config.scalingFactor ?? SCALING_FACTOR } as VaeConfig);
-  if (config.inChannels !== channels || config.outChannels !== channels) throw new Error(`the data has ${channels} channels, the config ${config.inChannels} in / ${config.outChannels} out`);
+  if (config.inChannels !== channels || config.outChannels !== channels) throw new VaeTrainError(`${typeof opts.data === "string" ? `${opts.data}: ` : ""}the data has ${channels} channels, the config ${config.inChannels} in / ${config.outChannels} out`);
   const ds = padToMultiple(raw, downsampleFactor(config));
   const [N, C, H, W] = ds.shape;
-  if (!(opts.steps >= 1 && opts.batch >= 1)) throw new Error("trainVae: steps and batch must be ≥ 1");
+  if (!(opts.steps >= 1 && opts.batch >= 1)) throw new VaeTrainError("trainVae: steps and batch must be ≥ 1");
   const scaling = opts.scalingFactor ?? opts.config.scalingFactor ?? "auto";
-  if (scaling !== "auto" && !(scaling > 0 && Number.isFinite(scaling))) throw new Error(`trainVae: scalingFactor must be "auto" or a positive number, got ${scaling}`);
+  if (scaling !== "auto" && !(scaling > 0 && Number.isFinite(scaling))) throw new VaeTrainError(`trainVae: scalingFactor must be "auto" or a positive number, got ${scaling}`);
   const lr = opts.lr ?? TRAIN_DEFAULTS.lr;
   const klWeight = opts.klWeight ?? TRAIN_DEFAULTS.klWeight;
   const seed = opts.seed ?? TRAIN_DEFAULTS.seed;
@@ -138,7 +139,7 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
   const init = opts.init ?? initVaeParams(config, seed);
   for (const [k, shape] of vaeParamShapes(config)) {
     const t = init.get(k);
-    if (!t || t.shape.join() !== shape.join()) throw new Error(`trainVae: initial weights lack '${k}' [${shape}]`);
+    if (!t || t.shape.join() !== shape.join()) throw new VaeTrainError(`trainVae: initial weights lack '${k}' [${shape}]`);
     weights.set(k, new Tensor(Float32Array.from(t.data as Float32Array), [...shape]));
   }
   const adam = new Adam(weights, [...weights.keys()], { lr, betas: [b1, b2], eps: adamEps });
@@ -163,7 +164,7 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
       const params = subtree(weights, "");
       const [[loss, parts], grads] = (await step(params, new Tensor(x, [B, C, H, W]), eps)) as unknown as [[Tensor, { recon: Tensor; kl: Tensor }], JsTree<Tensor>];
       const stats = { loss: loss.data[0] as number, recon: parts.recon.data[0] as number, kl: parts.kl.data[0] as number };
-      if (!Number.isFinite(stats.loss)) throw new Error(`trainVae: loss is ${stats.loss} at step ${s}; lower --lr`);
+      if (!Number.isFinite(stats.loss)) throw new VaeTrainError(`trainVae: loss is ${stats.loss} at step ${s}; lower --lr`);
       history.push(stats);
       adam.step(grads);
       opts.onStep?.(s, stats);
@@ -174,7 +175,7 @@ export async function trainVae(opts: TrainVaeOptions): Promise<TrainVaeResult> {
   const result: TrainVaeResult = { config, weights, history, final: history[history.length - 1]!, sampleSize: [H, W] };
   if (scaling === "auto") {
     result.latentStd = await latentStd(config, weights, ds, Math.min(N, opts.scaleImages ?? TRAIN_DEFAULTS.scaleImages), B, new Rng((seed ^ 0x5eed0003) >>> 0), opts.backend);
-    if (!(result.latentStd > 0) || !Number.isFinite(result.latentStd)) throw new Error(`trainVae: latent std is ${result.latentStd}; cannot set scaling_factor (pass a number)`);
+    if (!(result.latentStd > 0) || !Number.isFinite(result.latentStd)) throw new VaeTrainError(`trainVae: latent std is ${result.latentStd}; cannot set scaling_factor (pass a number)`);
     result.config = { ...config, scalingFactor: 1 / result.latentStd };
   } else {
     result.config = { ...config, scalingFactor: scaling };

@@ -8,6 +8,7 @@ import { subtree, type StateDict } from "../io/state-dict.js";
 import { loadStateDict } from "../io/state-dict.js";
 import type { Tensor } from "../runtime/tensor.js";
 import type { VaeConfig } from "./config.js";
+import { VaeLoadError } from "./errors.js";
 
 /** diffusers ≤ 0.16 attention names → current names (ModelMixin._convert_deprecated_attention_blocks). */
 const LEGACY_ATTENTION: Record<string, string> = { query: "to_q", key: "to_k", value: "to_v", proj_attn: "to_out.0" };
@@ -18,7 +19,7 @@ export function normalizeVaeKeys(weights: StateDict): StateDict {
   for (const [k, v] of weights) {
     const m = /^(.*\.attentions\.\d+\.)(query|key|value|proj_attn)\.(weight|bias)$/.exec(k);
     const name = m ? `${m[1]}${LEGACY_ATTENTION[m[2]!]}.${m[3]}` : k;
-    if (out.has(name)) throw new Error(`VAE weights: '${k}' and another key both map to '${name}'`);
+    if (out.has(name)) throw new VaeLoadError(`VAE weights: '${k}' and another key both map to '${name}'`);
     out.set(name, v);
   }
   return out;
@@ -67,7 +68,7 @@ export function compvisToDiffusers(weights: StateDict): StateDict {
     if (!name) continue;
     const isAttnProj = /\.attentions\.0\.(to_q|to_k|to_v|to_out\.0)\.weight$/.test(name);
     const t = isAttnProj && v.shape.length === 4 ? new (v.constructor as typeof Tensor)(v.data, v.shape.slice(0, 2)) : v;
-    if (out.has(name)) throw new Error(`VAE weights: '${k}' and another key both map to '${name}'`);
+    if (out.has(name)) throw new VaeLoadError(`VAE weights: '${k}' and another key both map to '${name}'`);
     out.set(name, t);
   }
   return out;
@@ -147,11 +148,11 @@ export function checkVaeStateDict(c: VaeConfig, weights: StateDict): void {
   const missing = [...want.keys()].filter((k) => !weights.has(k));
   const extra = [...weights.keys()].filter((k) => !want.has(k));
   if (missing.length || extra.length) {
-    throw new Error(`VAE weights do not match the config: missing [${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}], unexpected [${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}]`);
+    throw new VaeLoadError(`VAE weights do not match the config: missing [${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}], unexpected [${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}]`);
   }
   for (const [k, shape] of want) {
     const got = weights.get(k)!.shape;
-    if (got.join() !== shape.join()) throw new Error(`VAE weights: '${k}' has shape [${got}], the config needs [${shape}]`);
+    if (got.join() !== shape.join()) throw new VaeLoadError(`VAE weights: '${k}' has shape [${got}], the config needs [${shape}]`);
   }
 }
 
