@@ -15,8 +15,9 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
-import { PNG } from "pngjs";
+import { DatasetError } from "../data/errors.js";
 import { IDX_UBYTE_3D, parseIdxImageBytes, readMaybeGzip } from "../data/idx.js";
+import { decodeImage, sniffImageFormat, toFloat } from "../data/image.js";
 
 /** Images (N, C, H, W), float32 in [-1, 1]. */
 export interface ImageDataset {
@@ -72,22 +73,22 @@ export function parseNetpbm(buf: Uint8Array, where = "image"): NetpbmImage {
     }
     const start = pos;
     while (pos < buf.length && !/\s/.test(String.fromCharCode(buf[pos]!)) && buf[pos] !== 0x23) pos++;
-    if (start === pos) throw new Error(`${where}: truncated Netpbm header`);
+    if (start === pos) throw new DatasetError(where, `${where}: truncated Netpbm header`);
     return String.fromCharCode(...buf.subarray(start, pos));
   };
   const magic = buf.length >= 2 ? String.fromCharCode(buf[0]!, buf[1]!) : "";
   if (magic !== "P5" && magic !== "P6") {
-    throw new Error(`${where}: not a binary PGM/PPM image (magic '${magic}'; expected P5 or P6)`);
+    throw new DatasetError(where, `${where}: not a binary PGM/PPM image (magic '${magic}'; expected P5 or P6)`);
   }
   pos = 2;
   const nums = [token(), token(), token()].map(Number);
   const [width, height, maxval] = nums as [number, number, number];
-  if (!nums.every((v) => Number.isInteger(v) && v > 0) || maxval > 65535) throw new Error(`${where}: bad Netpbm header (width ${width}, height ${height}, maxval ${maxval})`);
+  if (!nums.every((v) => Number.isInteger(v) && v > 0) || maxval > 65535) throw new DatasetError(where, `${where}: bad Netpbm header (width ${width}, height ${height}, maxval ${maxval})`);
   pos++; // the single whitespace byte before the raster
   const channels = magic === "P5" ? 1 : 3;
   const bytes = maxval > 255 ? 2 : 1;
   const need = width * height * channels * bytes;
-  if (buf.length - pos < need) throw new Error(`${where}: truncated: ${width}×${height}×${channels} pixels need ${need} raster bytes, the file has ${Math.max(0, buf.length - pos)}`);
+  if (buf.length - pos < need) throw new DatasetError(where, `${where}: truncated: ${width}×${height}×${channels} pixels need ${need} raster bytes, the file has ${Math.max(0, buf.length - pos)}`);
   const data = new Float32Array(channels * height * width);
   const hw = height * width;
   for (let i = 0; i < hw; i++) {
@@ -100,21 +101,14 @@ export function parseNetpbm(buf: Uint8Array, where = "image"): NetpbmImage {
   return { channels, height, width, data };
 }
 
-/** Decode a PNG (8- or 16-bit, any colour type) into planar channels in [-1, 1]. */
-export function parsePng(buf: Buffer, where: string): NetpbmImage {
-  let png: PNG;
-  try {
-    png = PNG.sync.read(buf, { skipRescale: false });
-  } catch (e) {
-    throw new Error(`${where}: not a readable PNG (${e instanceof Error ? e.message : String(e)})`, { cause: e });
-  }
-  const { width, height, data } = png;
-  // colorType 0/4 = grayscale (± alpha); pngjs always hands back RGBA
-  const channels = (png as unknown as { colorType?: number }).colorType === 0 || (png as unknown as { colorType?: number }).colorType === 4 ? 1 : 3;
-  const hw = width * height;
-  const out = new Float32Array(channels * hw);
-  for (let i = 0; i < hw; i++) for (let ch = 0; ch < channels; ch++) out[ch * hw + i] = (data[i * 4 + ch]! / 255) * 2 - 1;
-  return { channels, height, width, data: out };
+/**
+ * Decode a PNG (8- or 16-bit, any colour type) into planar channels in [-1, 1], through the
+ * checked decoder of src/data/image.ts (chunk walk and size rules before pngjs allocates).
+ */
+export function parsePng(buf: Uint8Array, where: string): NetpbmImage {
+  if (sniffImageFormat(buf) !== "png") throw new DatasetError(where, `${where}: not a readable PNG (no PNG signature)`);
+  const img = decodeImage(buf, where);
+  return { channels: img.channels, height: img.height, width: img.width, data: toFloat(img) };
 }
 
 const NETPBM = new Set([".pgm", ".ppm", ".pnm"]);
@@ -130,7 +124,7 @@ export function readImageFolder(dir: string): ImageDataset {
     const why = codec.length
       ? `found ${codec.length} JPEG/WebP/GIF/BMP images (e.g. ${codec[0]}), which this project cannot decode; convert them to PNG`
       : "found none";
-    throw new Error(`${dir}: expected PNG or binary PGM (P5) / PPM (P6) images (.png, .pgm, .ppm, .pnm); ${why}`);
+    throw new DatasetError(dir, `${dir}: expected PNG or binary PGM (P5) / PPM (P6) images (.png, .pgm, .ppm, .pnm); ${why}`);
   }
   let first: NetpbmImage | undefined;
   let data: Float32Array | undefined;
@@ -141,7 +135,7 @@ export function readImageFolder(dir: string): ImageDataset {
       first = img;
       data = new Float32Array(files.length * img.data.length);
     } else if (img.channels !== first.channels || img.height !== first.height || img.width !== first.width) {
-      throw new Error(`${path}: ${img.channels}×${img.height}×${img.width}, but ${files[0]} is ${first.channels}×${first.height}×${first.width}; every image must have one size and channel count`);
+      throw new DatasetError(path, `${path}: ${img.channels}×${img.height}×${img.width}, but ${files[0]} is ${first.channels}×${first.height}×${first.width}; every image must have one size and channel count`);
     }
     data!.set(img.data, i * img.data.length);
   });
@@ -154,7 +148,7 @@ export function loadImageDataset(path: string): ImageDataset {
   try {
     isDir = statSync(path).isDirectory();
   } catch {
-    throw new Error(`${path}: no such dataset (expected an IDX image file such as train-images-idx3-ubyte[.gz], or a folder of PGM/PPM images)`);
+    throw new DatasetError(path, `${path}: no such dataset (expected an IDX image file such as train-images-idx3-ubyte[.gz], or a folder of PGM/PPM images)`);
   }
   if (isDir) {
     for (const name of ["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"]) {
@@ -168,7 +162,7 @@ export function loadImageDataset(path: string): ImageDataset {
 /** Pad (centred, with `value`) to size×size; the extra pixel, if odd, goes below / right. */
 export function padToSize(ds: ImageDataset, size: number, value = -1): ImageDataset {
   const [n, c, h, w] = ds.shape;
-  if (h > size || w > size) throw new Error(`${ds.source}: images are ${h}×${w}, larger than the requested size ${size}`);
+  if (h > size || w > size) throw new DatasetError(ds.source, `${ds.source}: images are ${h}×${w}, larger than the requested size ${size}`);
   if (h === size && w === size) return ds;
   const top = Math.floor((size - h) / 2);
   const left = Math.floor((size - w) / 2);
