@@ -54,8 +54,8 @@ const INV_TWO_PI = Math.fround(1 / (2 * Math.PI));
  * [cos(t·f), sin(t·f)] features, (N, 256), computed in float32.
  *
  * Why the range reduction: t·f reaches ~1000 rad, and GPU sin/cos are only specified on [−π, π]
- * (WGSL and Vulkan: absolute error ≤ 2^−11 there, nothing promised outside); WebGPU's SwiftShader
- * drifted by ~1e-2 on these features. Reducing to [−π, π] first, with the exact-product split
+ * (WGSL and Vulkan: absolute error ≤ 2^−11 there, nothing promised outside). Reducing to [−π, π]
+ * first, with the exact-product split
  * above, changes nothing on a CPU (the reduced argument is within ~3e-7 of the true remainder
  * of the float32 t·f) and keeps every backend inside the domain its sin/cos is accurate on.
  */
