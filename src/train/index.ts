@@ -17,7 +17,7 @@ export { imageArrayData, latentFileData, vaeEncodedData, type LatentSource, type
 export { chooseExecution, createStepRunner, estimateStepBytes, type Execution, type TrainStepRunner } from "./execution.js";
 export { acquireRunLock, RunLockedError } from "./lock.js";
 export { checkConfigForData, configForData, isLatentFile, openTrainData, type OpenTrainDataOptions } from "./open-data.js";
-export { parseTrainLog, plotTrainLog, readTrainLog, renderLossChart } from "./plot.js";
+export { parseTrainLog, plotTrainLog, readTrainLog, renderLossChart, TrainPlotError } from "./plot.js";
 export { loadResumeSource } from "./resume-source.js";
 export { StepRunner, trainedNames, zeroMoments, type MicroBatch, type StepStats } from "./runner.js";
 export { writeSampleGrid, type GridOptions } from "./sample-grid.js";

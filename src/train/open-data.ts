@@ -5,9 +5,11 @@
  */
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { openDataset, type OpenDatasetOptions } from "../data/dataset.js";
+import { DatasetError } from "../data/errors.js";
 import { LATENT_MAGIC, LatentDataset } from "../data/latents.js";
-import { officialConfig, validateConfig, type DiTConfig } from "../model/config.js";
+import { ModelConfigError, officialConfig, validateConfig, type DiTConfig } from "../model/config.js";
 import { downsampleFactor } from "../vae/config.js";
+import { VaeLoadError } from "../vae/errors.js";
 import { loadVae } from "../vae/load.js";
 import { imageArrayData, latentFileData, vaeEncodedData, type TrainData } from "./data.js";
 
@@ -42,7 +44,7 @@ export function openTrainData(path: string, opts: OpenTrainDataOptions = {}): Tr
   }
   const { vae, ...dsOpts } = opts;
   if (vae === undefined) {
-    throw new Error(`${path} holds images: pass --vae PATH to train in a VAE's latent space (faster: encode once with 'dit extract-latents' and pass that file as --data), or --vae none to train in pixel space`);
+    throw new DatasetError(path, `${path} holds images: pass --vae PATH to train in a VAE's latent space (faster: encode once with 'dit extract-latents' and pass that file as --data), or --vae none to train in pixel space`);
   }
   const ds = openDataset(path, dsOpts);
   const images = imageArrayData(ds.images, ds.shape, ds.labels, ds.numClasses, ds.description, ds.classNames);
@@ -50,8 +52,8 @@ export function openTrainData(path: string, opts: OpenTrainDataOptions = {}): Tr
   const model = loadVae(vae);
   const f = downsampleFactor(model.config);
   const [, C, S] = ds.shape;
-  if (C !== model.config.inChannels) throw new Error(`${vae}: the VAE takes ${model.config.inChannels}-channel images, the data has ${C} channels`);
-  if (S % f !== 0) throw new Error(`${vae}: the VAE downsamples by ${f}, which does not divide the image size ${S}`);
+  if (C !== model.config.inChannels) throw new VaeLoadError(`${vae}: the VAE takes ${model.config.inChannels}-channel images, the data has ${C} channels`);
+  if (S % f !== 0) throw new VaeLoadError(`${vae}: the VAE downsamples by ${f}, which does not divide the image size ${S}`);
   return vaeEncodedData(images, model, model.config.scalingFactor ?? 0.18215, [model.config.latentChannels, S / f, S / f]);
 }
 
@@ -65,7 +67,7 @@ export function configForData(name: string, data: TrainData, overrides: Partial<
 export function checkConfigForData(c: DiTConfig, data: TrainData): DiTConfig {
   const [C, H, W] = data.shape;
   if (C !== c.inChannels || H !== c.inputSize || W !== c.inputSize) {
-    throw new Error(`the data gives samples of ${C}×${H}×${W}, the config takes ${c.inChannels}×${c.inputSize}×${c.inputSize} (in_channels × input_size²)`);
+    throw new ModelConfigError(`the data gives samples of ${C}×${H}×${W}, the config takes ${c.inChannels}×${c.inputSize}×${c.inputSize} (in_channels × input_size²)`);
   }
   return validateConfig(c);
 }

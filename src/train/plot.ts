@@ -14,9 +14,15 @@
  * the later line for a step wins.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { DitError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic-file.js";
 import type { LogRecord } from "./train.js";
 import { renderVegaLite, type RenderedPlot } from "../util/vega-render.js";
+
+/** A training log that cannot be plotted (missing, a line that is not a JSON LogRecord, no records) or an unknown series. */
+export class TrainPlotError extends DitError {
+  override name = "TrainPlotError";
+}
 
 /** The series the chart can draw (fields of `LogRecord`). */
 export const LOSS_SERIES = ["loss", "mse", "vb"] as const;
@@ -55,12 +61,12 @@ export function parseTrainLog(text: string, source = "log"): ParsedTrainLog {
         notes.push(`${source}: skipped the half-written last line ${i + 1}`);
         return;
       }
-      throw new Error(`${source}: line ${i + 1} is not JSON (${(e as Error).message}); expected one LogRecord object per line`, { cause: e });
+      throw new TrainPlotError(`${source}: line ${i + 1} is not JSON (${(e as Error).message}); expected one LogRecord object per line`, { cause: e });
     }
     const r = rec as Record<string, unknown>;
-    if (typeof r !== "object" || r === null || Array.isArray(r)) throw new Error(`${source}: line ${i + 1} is not a JSON object`);
+    if (typeof r !== "object" || r === null || Array.isArray(r)) throw new TrainPlotError(`${source}: line ${i + 1} is not a JSON object`);
     for (const k of ["step", "loss"] as const) {
-      if (typeof r[k] !== "number" || !Number.isFinite(r[k])) throw new Error(`${source}: line ${i + 1} has no finite numeric '${k}' (got ${JSON.stringify(r[k])})`);
+      if (typeof r[k] !== "number" || !Number.isFinite(r[k])) throw new TrainPlotError(`${source}: line ${i + 1} has no finite numeric '${k}' (got ${JSON.stringify(r[k])})`);
     }
     if (byStep.has(r.step as number)) replaced++;
     byStep.set(r.step as number, r as LogPoint);
@@ -72,7 +78,7 @@ export function parseTrainLog(text: string, source = "log"): ParsedTrainLog {
 
 /** Read and parse a JSONL training log file (errors name the file). */
 export function readTrainLog(path: string): ParsedTrainLog {
-  if (!existsSync(path)) throw new Error(`no training log at ${path} (dit train writes DIR/log.jsonl)`);
+  if (!existsSync(path)) throw new TrainPlotError(`no training log at ${path} (dit train writes DIR/log.jsonl)`);
   return parseTrainLog(readFileSync(path, "utf8"), path);
 }
 
@@ -120,9 +126,9 @@ export function defaultSmoothing(n: number): number {
 
 /** The Vega-Lite spec of the chart (data inline): raw lines faint, smoothed lines solid, log-scale y. */
 export function lossChartSpec(records: readonly (Partial<LogRecord> & { step: number })[], opts: LossChartOptions = {}): Record<string, unknown> {
-  if (records.length === 0) throw new Error("the training log has no records to plot");
+  if (records.length === 0) throw new TrainPlotError("the training log has no records to plot");
   const wanted = opts.series ?? LOSS_SERIES;
-  for (const s of wanted) if (!LOSS_SERIES.includes(s)) throw new Error(`unknown series '${s}': expected some of ${LOSS_SERIES.join(", ")}`);
+  for (const s of wanted) if (!LOSS_SERIES.includes(s)) throw new TrainPlotError(`unknown series '${s}': expected some of ${LOSS_SERIES.join(", ")}`);
   const series = wanted.filter((s) => records.some((r) => typeof r[s] === "number"));
   const window = opts.smooth ?? defaultSmoothing(records.length);
   const values: { step: number; series: string; value: number; kind: string }[] = [];

@@ -6,7 +6,7 @@
  */
 import { readOfficialCheckpoint } from "../io/official-checkpoint.js";
 import { configFromKwargs, officialConfig, type DiTConfig, type DiTKwargs } from "../model/config.js";
-import { adamMeta, loadCheckpoint, type Checkpoint } from "./checkpoint.js";
+import { adamMeta, CheckpointError, loadCheckpoint, type Checkpoint } from "./checkpoint.js";
 
 export function loadResumeSource(path: string, config?: DiTConfig): Checkpoint {
   if (!/\.(pt|pth|ckpt)$/i.test(path)) {
@@ -20,7 +20,7 @@ export function loadResumeSource(path: string, config?: DiTConfig): Checkpoint {
     const imageSize = typeof args.image_size === "number" ? args.image_size : 256;
     c = officialConfig(args.model, { inputSize: imageSize / 8, numClasses: typeof args.num_classes === "number" ? args.num_classes : 1000 }); // the SD VAE downsamples by 8
   }
-  if (!c) throw new Error(`${path}: its args name no model; pass --model or --config`);
+  if (!c) throw new CheckpointError(`${path}: its args name no model; pass --model or --config`);
   const seed = typeof args.global_seed === "number" ? args.global_seed : 0;
   return { config: c, state, train: { step: state.step, adam_step: state.adam.step, adam: adamMeta(adam), seed, data_position: 0, args } };
 }

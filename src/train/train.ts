@@ -15,7 +15,7 @@ import { ioErrorReason, writeFileAtomic } from "../io/atomic-file.js";
 import { dirname, join, relative, resolve } from "node:path";
 import { cloneStateDict, type StateDict } from "../io/state-dict.js";
 import { createDiffusion } from "../diffusion/index.js";
-import { validateConfig, type DiTConfig } from "../model/config.js";
+import { ModelConfigError, validateConfig, type DiTConfig } from "../model/config.js";
 import { initParams, paramShapes, resizeLabelTable } from "../model/params.js";
 import { Tensor } from "../runtime/tensor.js";
 import { Rng } from "../util/rng.js";
@@ -195,7 +195,7 @@ function initialState(config: DiTConfig, seed: number, init?: StateDict): TrainS
     const shapes = paramShapes(config);
     for (const [k, shape] of shapes) {
       const t = init.get(k);
-      if (!t) throw new Error(`fine-tuning: the initial weights lack '${k}' [${shape}]`);
+      if (!t) throw new CheckpointError(`fine-tuning: the initial weights lack '${k}' [${shape}]`);
       if (k === "y_embedder.embedding_table.weight" && t.shape[0] !== shape[0]) {
         // a different number of classes: keep the shared rows and the null class, new rows from N(0, 0.02)
         const hasNull = config.classDropoutProb > 0;
@@ -203,7 +203,7 @@ function initialState(config: DiTConfig, seed: number, init?: StateDict): TrainS
         model.set(k, resizeLabelTable(t, oldClasses, config.numClasses, hasNull, seed));
         continue;
       }
-      if (t.shape.join() !== shape.join()) throw new Error(`fine-tuning: '${k}' is [${t.shape}], the model needs [${shape}]`);
+      if (t.shape.join() !== shape.join()) throw new CheckpointError(`fine-tuning: '${k}' is [${t.shape}], the model needs [${shape}]`);
       model.set(k, new Tensor(Float32Array.from(t.data as Float32Array), [...shape]));
     }
   }
@@ -282,7 +282,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       state = ck.state;
       resumedFrom = latest;
       wallBefore = typeof ck.info?.wall_s === "number" ? ck.info.wall_s : 0;
-      if (ck.train.seed !== s.seed) throw new Error(`--resume: ${latest} was trained with seed ${ck.train.seed}, this run asks for ${s.seed}`);
+      if (ck.train.seed !== s.seed) throw new CheckpointError(`--resume: ${latest} was trained with seed ${ck.train.seed}, this run asks for ${s.seed}`);
     } else if (opts.resumeFrom) {
       config = opts.resumeFrom.config;
       state = opts.resumeFrom.state;
@@ -291,9 +291,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     const [C, H, W] = data.shape;
     if (C !== config.inChannels || H !== config.inputSize || W !== config.inputSize) {
-      throw new Error(`the data gives samples of ${C}×${H}×${W}, the model takes ${config.inChannels}×${config.inputSize}×${config.inputSize} (in_channels × input_size²)`);
+      throw new ModelConfigError(`the data gives samples of ${C}×${H}×${W}, the model takes ${config.inChannels}×${config.inputSize}×${config.inputSize} (in_channels × input_size²)`);
     }
-    if (config.numClasses > 1 && data.numClasses > config.numClasses) throw new Error(`the data has ${data.numClasses} classes, the model ${config.numClasses}`);
+    if (config.numClasses > 1 && data.numClasses > config.numClasses) throw new ModelConfigError(`the data has ${data.numClasses} classes, the model ${config.numClasses}`);
     truncateLog(logPath, state.step); // a resumed run rewrites what came after its checkpoint
 
     const adamw: AdamWOptions = { lr: s.lr, betas: s.betas, eps: s.eps, weightDecay: s.weightDecay };

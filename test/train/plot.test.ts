@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, describe, it } from "node:test";
 import { PNG } from "pngjs";
-import { defaultSmoothing, parseTrainLog, plotTrainLog, renderLossChart, smoothLog } from "../../src/train/plot.js";
+import { defaultSmoothing, parseTrainLog, plotTrainLog, readTrainLog, renderLossChart, smoothLog, TrainPlotError } from "../../src/train/plot.js";
 
 const BIN = fileURLToPath(new URL("../../bin/dit.mjs", import.meta.url));
 
@@ -69,6 +69,12 @@ describe("training log parsing", () => {
     assert.throws(() => parseTrainLog('{"step":1}\n'), /line 1 has no finite numeric 'loss'/);
     assert.throws(() => parseTrainLog('{"step":"1","loss":1}\n'), /line 1 has no finite numeric 'step'/);
     assert.throws(() => parseTrainLog("[1,2]\n"), /line 1 is not a JSON object/);
+  });
+
+  it("bad logs are TrainPlotError (one line from the CLI, not an internal error)", () => {
+    assert.throws(() => parseTrainLog("not json\n{}\n", "run/log.jsonl"), TrainPlotError);
+    assert.throws(() => parseTrainLog('{"loss":1}\n', "run/log.jsonl"), TrainPlotError);
+    assert.throws(() => readTrainLog(join(tmpdir(), "dit-no-such-run", "log.jsonl")), (e: unknown) => e instanceof TrainPlotError && /no training log at/.test(e.message));
   });
 });
 
