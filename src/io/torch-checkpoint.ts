@@ -745,7 +745,7 @@ function describeKeys(m: Map<unknown, unknown>): string {
  * is stripped. Returns the entry used (null for a plain state dict).
  */
 export function selectStateDict<T = StTensor>(obj: unknown, entry?: CheckpointEntry, source = "checkpoint"): { entry: string | null; stateDict: Map<string, T> } {
-  if (!(obj instanceof Map)) throw new Error(`${source}: the checkpoint is ${Array.isArray(obj) ? "a list" : obj === null ? "None" : typeof obj}, not a dict`);
+  if (!(obj instanceof Map)) throw new TorchCheckpointError(source, `the checkpoint is ${Array.isArray(obj) ? "a list" : obj === null ? "None" : typeof obj}, not a dict`);
   let picked: string | null = null;
   let dict: Map<unknown, unknown>;
   const sub = (k: string) => {
@@ -755,10 +755,9 @@ export function selectStateDict<T = StTensor>(obj: unknown, entry?: CheckpointEn
   if (entry) {
     const v = sub(entry);
     if (!v) {
-      throw new Error(
-        isStateDict(obj)
-          ? `${source}: is a plain state dict; it has no '${entry}' entry`
-          : `${source}: has no '${entry}' entry (entries: ${describeKeys(obj)})`,
+      throw new TorchCheckpointError(
+        source,
+        isStateDict(obj) ? `is a plain state dict; it has no '${entry}' entry` : `has no '${entry}' entry (entries: ${describeKeys(obj)})`,
       );
     }
     [picked, dict] = [entry, v];
@@ -768,14 +767,14 @@ export function selectStateDict<T = StTensor>(obj: unknown, entry?: CheckpointEn
     dict = obj;
   } else {
     const k = ["model", "state_dict"].find((k) => sub(k));
-    if (!k) throw new Error(`${source}: neither a state dict nor a train.py checkpoint (entries: ${describeKeys(obj)})`);
+    if (!k) throw new TorchCheckpointError(source, `neither a state dict nor a train.py checkpoint (entries: ${describeKeys(obj)})`);
     [picked, dict] = [k, sub(k)!];
   }
   const what = picked ? `entry '${picked}'` : "state dict";
   const out = new Map<string, T>();
   for (const [k, v] of dict) {
-    if (typeof k !== "string") throw new Error(`${source}: ${what} has a non-string key ${String(k)}`);
-    if (!isTensor(v)) throw new Error(`${source}: ${what}['${k}'] is not a tensor`);
+    if (typeof k !== "string") throw new TorchCheckpointError(source, `${what} has a non-string key ${String(k)}`);
+    if (!isTensor(v)) throw new TorchCheckpointError(source, `${what}['${k}'] is not a tensor`);
     out.set(k, v as T);
   }
   const keys = [...out.keys()];

@@ -1,7 +1,7 @@
 /** The model benchmark behind `dit bench`: one model's forward pass with random weights, timed. */
 import { Tensor } from "../runtime/tensor.js";
 import { Rng } from "../util/rng.js";
-import { officialConfig, isConditional, type BlockType, type DiTConfig } from "./config.js";
+import { ModelConfigError, officialConfig, isConditional, type BlockType, type DiTConfig } from "./config.js";
 import { countMacs } from "./flops.js";
 import { initParams } from "./params.js";
 import { DiT } from "./runner.js";
@@ -41,7 +41,7 @@ export async function benchModel(name: string, opts: { batch: number; block?: Bl
     config = opts.config;
   } else {
     const resolution = opts.resolution ?? 256;
-    if (resolution % 8 !== 0) throw new Error(`--resolution must be a multiple of 8, got ${resolution}`);
+    if (resolution % 8 !== 0) throw new ModelConfigError(`--resolution must be a multiple of 8, got ${resolution}`);
     config = officialConfig(name, { block: opts.block ?? "adaLN-Zero", inputSize: resolution / 8 });
   }
   const model = new DiT(config, initParams(config, 0));

@@ -6,7 +6,7 @@
  * per element of every LayerNorm. Embedding lookups, activations, softmax and
  * elementwise modulation are not counted.
  */
-import { BLOCK_TYPES, OFFICIAL_MODELS, isConditional, officialConfig, outChannels, tokens, type BlockType, type DiTConfig } from "./config.js";
+import { BLOCK_TYPES, ModelConfigError, OFFICIAL_MODELS, isConditional, officialConfig, outChannels, tokens, type BlockType, type DiTConfig } from "./config.js";
 
 /** Linear layer parameters: weight + bias. */
 const linear = (fanIn: number, fanOut: number) => fanIn * fanOut + fanOut;
@@ -72,7 +72,7 @@ export interface FlopsRow {
 
 /** One row per official model and conditioning block at a resolution (pixels; latent = resolution / 8): `dit flops`. */
 export function flopsTable(resolution: number, models = OFFICIAL_MODELS, blocks = BLOCK_TYPES): FlopsRow[] {
-  if (resolution % 8 !== 0) throw new Error(`resolution must be a multiple of 8 (the VAE downsamples by 8), got ${resolution}`);
+  if (resolution % 8 !== 0) throw new ModelConfigError(`resolution must be a multiple of 8 (the VAE downsamples by 8), got ${resolution}`);
   const rows: FlopsRow[] = [];
   for (const model of models) {
     for (const block of blocks) rows.push(flopsRow(model, officialConfig(model, { block, inputSize: resolution / 8 })));

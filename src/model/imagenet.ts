@@ -17,6 +17,12 @@
  * official DiT checkpoints use for class labels.
  */
 import classes from "./imagenet-classes.json" with { type: "json" };
+import { DitError } from "../errors.js";
+
+/** An ImageNet class query (name or WordNet id) that matches no class or several; the message lists candidates. */
+export class ImageNetClassError extends DitError {
+  override name = "ImageNetClassError";
+}
 
 /** One ImageNet-1k class: its label id, WordNet synset id and names (first = the usual display name). */
 export interface ImageNetClass {
@@ -65,11 +71,11 @@ function candidate(id: number, q: string): string {
   return hit > 0 ? `${label(c)} (${c.names[hit]})` : label(c);
 }
 
-function ambiguous(query: string, kind: string, ids: readonly number[]): Error {
+function ambiguous(query: string, kind: string, ids: readonly number[]): ImageNetClassError {
   const q = normalize(query);
   const shown = ids.slice(0, MAX_LISTED).map((i) => candidate(i, q));
   const more = ids.length > MAX_LISTED ? `, … (${ids.length - MAX_LISTED} more)` : "";
-  return new Error(
+  return new ImageNetClassError(
     `ImageNet class "${query}" is ambiguous: ${ids.length} classes ${kind}: ${shown.join("; ")}${more}. ` +
       `Use a fuller name or the class id.`,
   );
@@ -107,18 +113,18 @@ function closest(q: string, n: number): ImageNetClass[] {
  * name matches with the same letter case wins ("Cardigan" → 264 the corgi,
  * "cardigan" → 474 the sweater). A substring match must be unique.
  *
- * @throws RangeError for an id out of range; Error for an unknown wnid, an
+ * @throws RangeError for an id out of range; ImageNetClassError for an empty query, an unknown wnid, an
  * ambiguous name (listing up to 10 candidates as "id: name"), or a name matching
  * nothing (suggesting the closest names).
  */
 export function findClass(query: string | number): number {
   if (typeof query === "number") return checkId(query);
   const raw = query.trim();
-  if (raw === "") throw new Error("ImageNet class query is empty");
+  if (raw === "") throw new ImageNetClassError("ImageNet class query is empty");
   if (/^\d+$/.test(raw)) return checkId(Number(raw));
   if (/^n\d{8}$/i.test(raw)) {
     const id = WNID_TO_ID.get(raw.toLowerCase());
-    if (id === undefined) throw new Error(`"${raw}" is not the WordNet id of an ImageNet-1k class`);
+    if (id === undefined) throw new ImageNetClassError(`"${raw}" is not the WordNet id of an ImageNet-1k class`);
     return id;
   }
 
@@ -139,5 +145,5 @@ export function findClass(query: string | number): number {
   if (partial.length > 1) throw ambiguous(raw, "have a name containing it", partial);
 
   const suggestions = closest(q, 5).map(label);
-  throw new Error(`No ImageNet class matches "${raw}". Closest: ${suggestions.join("; ")}.`);
+  throw new ImageNetClassError(`No ImageNet class matches "${raw}". Closest: ${suggestions.join("; ")}.`);
 }

@@ -3,6 +3,7 @@
  * (never in jax-js arrays: a DiT-XL/2 would not fit its Wasm heap twice).
  */
 import type { StateDict } from "../io/state-dict-tree.js";
+import { DitError } from "../errors.js";
 import { Tensor } from "../runtime/tensor.js";
 import { Rng } from "../util/rng.js";
 import { blockParamShapes, type ParamTree } from "./blocks.js";
@@ -98,7 +99,12 @@ export function resizeLabelTable(table: Tensor, oldClasses: number, newClasses: 
   return new Tensor(out, [newClasses + (hasNull ? 1 : 0), D]);
 }
 
-/** One error listing every missing, unexpected or mis-shaped key. */
+/** Weights that do not fit the DiT config: missing, unexpected, mis-shaped or non-float32 keys. */
+export class ModelWeightsError extends DitError {
+  override name = "ModelWeightsError";
+}
+
+/** One ModelWeightsError listing every missing, unexpected or mis-shaped key. */
 export function checkStateDict(c: DiTConfig, weights: StateDict): void {
   const want = paramShapes(c);
   const missing: string[] = [];
@@ -115,6 +121,6 @@ export function checkStateDict(c: DiTConfig, weights: StateDict): void {
     if (missing.length) parts.push(`missing keys (${missing.length}): ${missing.join(", ")}`);
     if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${unexpected.join(", ")}`);
     if (shape.length) parts.push(`mis-shaped keys (${shape.length}): ${shape.join("; ")}`);
-    throw new Error(`state dict does not match the DiT config:\n  ${parts.join("\n  ")}`);
+    throw new ModelWeightsError(`state dict does not match the DiT config:\n  ${parts.join("\n  ")}`);
   }
 }

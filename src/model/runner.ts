@@ -8,6 +8,7 @@
  * block graph serves all layers and memory holds one block's activations.
  */
 import { tree, type Array, type JsTree } from "@jax-js/jax";
+import { DitError } from "../errors.js";
 import { subtree, type StateDict } from "../io/state-dict-tree.js";
 import { compile, lowerFunction, type CompiledFunction } from "../runtime/compile.js";
 import { eager } from "../runtime/eager.js";
@@ -201,18 +202,23 @@ export async function lowerWholeModel(config: DiTConfig, weights: StateDict, bat
   return graph;
 }
 
+/** Inputs to `DiT.forward` of the wrong dtype or shape for the model's config. */
+export class ModelInputError extends DitError {
+  override name = "ModelInputError";
+}
+
 function checkInputs(c: DiTConfig, x: Tensor, t: Tensor, y?: Tensor): number {
   const want = `(N, ${c.inChannels}, ${c.inputSize}, ${c.inputSize})`;
   if (x.shape.length !== 4 || x.shape[1] !== c.inChannels || x.shape[2] !== c.inputSize || x.shape[3] !== c.inputSize || x.dtype !== "float32") {
-    throw new Error(`forward: x must be float32 ${want}, got ${x.dtype}[${x.shape}]`);
+    throw new ModelInputError(`forward: x must be float32 ${want}, got ${x.dtype}[${x.shape}]`);
   }
   const N = x.shape[0]!;
   if (t.shape.length !== 1 || t.shape[0] !== N || (t.dtype !== "float32" && t.dtype !== "int32")) {
-    throw new Error(`forward: t must be float32 or int32 (${N}), got ${t.dtype}[${t.shape}]`);
+    throw new ModelInputError(`forward: t must be float32 or int32 (${N}), got ${t.dtype}[${t.shape}]`);
   }
   if (isConditional(c)) {
     if (!y || y.shape.length !== 1 || y.shape[0] !== N || y.dtype !== "int32") {
-      throw new Error(`forward: y must be int32 (${N}) labels, got ${y ? `${y.dtype}[${y.shape}]` : "none"}`);
+      throw new ModelInputError(`forward: y must be int32 (${N}) labels, got ${y ? `${y.dtype}[${y.shape}]` : "none"}`);
     }
     const rows = c.numClasses + (c.classDropoutProb > 0 ? 1 : 0);
     for (const v of y.data as Int32Array) {
