@@ -32,8 +32,9 @@ export function registerConvert(program: Command): void {
         .default("safetensors"),
     )
     .option("--vae <path>", "a `dit train` checkpoint → model file: the VAE to record in it (default: the checkpoint's own), stored relative to the new file")
+    .option("--no-verify-crc", "skip the CRC-32 check of .pt zip records (faster; a corrupt file may load)")
     .option("--json", "print one JSON line {input, output, entry, tensors, params} on stdout")
-    .action((input: string | undefined, output: string | undefined, opts: { ckpt?: string; out?: string; entry?: CheckpointEntry; json?: boolean; format?: string; vae?: string }) => {
+    .action((input: string | undefined, output: string | undefined, opts: { ckpt?: string; out?: string; entry?: CheckpointEntry; json?: boolean; format?: string; vae?: string; verifyCrc: boolean }) => {
       if (opts.ckpt && input && !output) [input, output] = [undefined, input]; // dit convert --ckpt in.pt out.safetensors
       const src = onePath("checkpoint", input, opts.ckpt, "--ckpt");
       const dst = onePath("output", output, opts.out, "--out");
@@ -51,7 +52,7 @@ export function registerConvert(program: Command): void {
         if (opts.json) return printJson({ input: src, output: dst, entry: e.entry, tensors: e.tensors });
         return void process.stdout.write(`wrote ${dst}: the ${e.entry} weights of ${src} (${e.tensors} tensors) with their config and class names\n`);
       }
-      const s = convertCheckpoint(src, dst, { entry: opts.entry });
+      const s = convertCheckpoint(src, dst, { entry: opts.entry, verifyCrc: opts.verifyCrc });
       if (opts.json) return printJson(s);
       const from = s.entry ? `entry '${s.entry}' of ${s.input}` : s.input;
       process.stdout.write(`wrote ${s.output}: ${s.tensors} tensors, ${s.params.toLocaleString("en-US")} parameters (from ${from})\n`);

@@ -34,7 +34,7 @@ import { join } from "node:path";
 import { numpy as np, type Array } from "@jax-js/jax";
 import { floatTensorToF32, isFloatDType, readSafetensors, type StTensor } from "../io/safetensors.js";
 import { subtree, type StateDict } from "../io/state-dict-tree.js";
-import { loadTorchStateDict } from "../io/torch-checkpoint.js";
+import { loadTorchStateDict, type TorchLoadOptions } from "../io/torch-checkpoint.js";
 import { linear, type LinearParams } from "../model/layers.js";
 import { compile, type CompiledFunction } from "../runtime/compile.js";
 import { Tensor } from "../runtime/tensor.js";
@@ -355,11 +355,12 @@ export function defaultInceptionWeightsPath(): string {
  * Read Inception weights: a PyTorch file (zip or legacy pickle, read without
  * executing code) or a `.safetensors` with the same names. The int64
  * `*.num_batches_tracked` BN buffers are dropped; every other tensor must be
- * floating point (read as float32).
+ * floating point (read as float32). A `.pt` zip's CRC-32s are checked unless
+ * `opts.verifyCrc` is false.
  */
-export function readInceptionWeights(path: string): StateDict {
+export function readInceptionWeights(path: string, opts: TorchLoadOptions = {}): StateDict {
   if (!existsSync(path)) throw new InceptionWeightsError(missingWeightsMessage(path));
-  const raw: Map<string, StTensor> = /\.safetensors$/i.test(path) ? readSafetensors(path).tensors : loadTorchStateDict(path).stateDict;
+  const raw: Map<string, StTensor> = /\.safetensors$/i.test(path) ? readSafetensors(path).tensors : loadTorchStateDict(path, undefined, { verifyCrc: opts.verifyCrc }).stateDict;
   const out: StateDict = new Map();
   for (const [k, t] of raw) {
     if (k.endsWith(".num_batches_tracked")) continue; // BN's step counter: unused in eval
@@ -465,7 +466,7 @@ export function fidInceptionFromStateDict(weights: StateDict, source = "weights"
  * defaultInceptionWeightsPath()). Nothing is downloaded: a missing file is an
  * InceptionWeightsError naming the file, where it is published and where to put it.
  */
-export async function loadFidInception(opts: { weights?: string } = {}): Promise<FeatureNetwork> {
+export async function loadFidInception(opts: { weights?: string; verifyCrc?: boolean } = {}): Promise<FeatureNetwork> {
   const path = opts.weights ?? defaultInceptionWeightsPath();
-  return fidInceptionFromStateDict(readInceptionWeights(path), path);
+  return fidInceptionFromStateDict(readInceptionWeights(path, { verifyCrc: opts.verifyCrc }), path);
 }

@@ -7,9 +7,10 @@
  */
 import { basename } from "node:path";
 import { floatTensorToF32, isFloatDType, writeSafetensors, type StArray, type StTensor } from "./safetensors.js";
-import { loadTorchStateDict, type CheckpointEntry } from "./torch-checkpoint.js";
+import { loadTorchStateDict, TorchCheckpointError, type CheckpointEntry, type TorchLoadOptions } from "./torch-checkpoint.js";
 
-export interface ConvertOptions {
+/** `verifyCrc` (default true): check the zip CRC-32 of every record read (see TorchLoadOptions). */
+export interface ConvertOptions extends TorchLoadOptions {
   /** Which entry of a train.py checkpoint to convert (default: `ema`, else the plain state dict). */
   entry?: CheckpointEntry;
 }
@@ -30,8 +31,8 @@ export interface ConvertSummary {
  * to a temporary file and renamed, so a failure never leaves a partial file.
  */
 export function convertCheckpoint(inPath: string, outPath: string, opts: ConvertOptions = {}): ConvertSummary {
-  const { stateDict, entry } = loadTorchStateDict(inPath, opts.entry);
-  if (stateDict.size === 0) throw new Error(`${inPath}: the state dict has no tensors`);
+  const { stateDict, entry } = loadTorchStateDict(inPath, opts.entry, { verifyCrc: opts.verifyCrc });
+  if (stateDict.size === 0) throw new TorchCheckpointError(inPath, "the state dict has no tensors");
   const out = new Map<string, { data: StArray; shape: number[]; dtype: StTensor["dtype"] }>();
   let params = 0;
   for (const [k, t] of stateDict) {
