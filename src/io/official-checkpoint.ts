@@ -358,7 +358,10 @@ export function trainCheckpointToOfficial(srcPath: string, outPath: string, save
   } catch (e) {
     return bad(`unreadable 'train'/'config' metadata (${(e as Error).message})`);
   }
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isObject(train)) return bad(`the 'train' metadata is ${JSON.stringify(metadata.train!.slice(0, 40))}, expected a JSON object`);
   const a = train.adam ?? bad("the 'train' metadata has no 'adam' settings");
+  if (!isObject(a)) bad("train.adam is not an object");
   const betas = a.betas;
   const opts: AdamWOptions = {
     lr: Number(a.lr),

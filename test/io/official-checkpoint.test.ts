@@ -227,6 +227,11 @@ describe("trainCheckpointToOfficial", () => {
     const bad = join(tmp, "bad.safetensors");
     writeTrainCheckpoint(bad, makeState(1), { train: "{" });
     assert.throws(() => trainCheckpointToOfficial(bad, out), /unreadable 'train'\/'config' metadata/);
+    // valid JSON that is not an object (was a TypeError reading null.adam)
+    for (const train of ["null", "[1]", '{"adam":3}']) {
+      writeTrainCheckpoint(bad, makeState(1), { train });
+      assert.throws(() => trainCheckpointToOfficial(bad, out), (e: unknown) => e instanceof OfficialCheckpointError && e.message.startsWith(`${bad}: `) && /'train' metadata is|train\.adam is not an object/.test(e.message));
+    }
     assert.ok(!existsSync(out));
   });
 });
