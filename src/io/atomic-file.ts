@@ -8,12 +8,39 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
-/** Write `path` atomically: `fill(fd)` writes the temporary file. */
+/**
+ * A system error about the temporary file (or about no file: a failed `write`) restated for `path`,
+ * the file the caller asked for: same code, errno and syscall, `path` in place of the temporary
+ * name, the original as the cause. Other errors are returned as they are.
+ */
+function forDestination(e: unknown, tmp: string, path: string): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof err.code !== "string" || !/^E[A-Z0-9]+$/.test(err.code)) return e;
+  if (err.path !== undefined && err.path !== tmp) return e;
+  const what = /^E[A-Z0-9]+: ([^,]+)/.exec(err.message)?.[1] ?? err.message;
+  const out = new Error(`${err.code}: ${what}, ${err.syscall ?? "write"} '${path}'`, { cause: e }) as NodeJS.ErrnoException;
+  out.code = err.code;
+  if (err.errno !== undefined) out.errno = err.errno;
+  out.syscall = err.syscall ?? "write";
+  out.path = path;
+  return out;
+}
+
+/**
+ * Write `path` atomically: `fill(fd)` writes the temporary file. A failure to create, write,
+ * sync or rename the temporary file is thrown as a system error naming `path` (its code kept:
+ * EACCES, ENOSPC, …), never the temporary name.
+ */
 export function writeFileAtomicWith(path: string, fill: (fd: number) => void): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "w");
+  let fd: number;
+  try {
+    fd = openSync(tmp, "w");
+  } catch (e) {
+    throw forDestination(e, tmp, path);
+  }
   let open = true;
   try {
     fill(fd);
@@ -24,7 +51,7 @@ export function writeFileAtomicWith(path: string, fill: (fd: number) => void): v
   } catch (e) {
     if (open) closeSync(fd);
     rmSync(tmp, { force: true });
-    throw e;
+    throw forDestination(e, tmp, path);
   }
   try {
     const d = openSync(dir, "r");

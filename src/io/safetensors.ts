@@ -5,12 +5,12 @@
  * `{name: {dtype, shape, data_offsets: [start, end]}, "__metadata__": {…}}`,
  * then the raw little-endian C-order tensor bytes. Tensors are read one at a
  * time by file offset, so files over 2 GiB (which `readFileSync` refuses) work.
- * Writing goes to a temporary file renamed at the end.
+ * Writing goes to a temporary file, fsynced and renamed at the end, the folder fsynced (io/atomic-file.ts).
  */
 import { DitError } from "../errors.js";
-import { dirname } from "node:path";
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { writeFileAtomicWith } from "./atomic-file.js";
 
 import { ELEMENT_TYPES, elementTypeOfArray, fromSafetensors, type SafetensorsDType } from "../runtime/dtype.js";
 
@@ -355,10 +355,8 @@ export function writeSafetensors(
   const hbytes = Buffer.from(json, "utf8");
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hbytes.length));
-  const tmp = `${path}.${process.pid}.tmp`;
-  mkdirSync(dirname(path), { recursive: true }); // as users expect of --out paths
-  const fd = openSync(tmp, "w");
-  try {
+  // temporary file + fsync + rename + folder fsync (io/atomic-file.ts): a crash never leaves a half-written file
+  writeFileAtomicWith(path, (fd) => {
     let pos = 0;
     const put = (b: Uint8Array) => {
       const CHUNK = 1 << 30;
@@ -372,18 +370,7 @@ export function writeSafetensors(
     put(len);
     put(hbytes);
     for (const t of order) put(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    fsyncSync(fd); // the bytes are on disk before the rename makes them visible: a crash never leaves a half-written file
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  });
 }
 
 /** int64 labels/timesteps → int32 (jax-js has no 64-bit integers), with a range check. */
