@@ -147,7 +147,7 @@ function casesOf(s: Spec): Case[] {
 const out = (name: string) => join(OUTS, name);
 const MODEL_CONFIG_INPUTS: [string, "file", string[]][] = [["--config", "file", ["--model"]]];
 const configCases = (base: string[]): Case[] => [
-  { name: "--config not JSON", argv: [...setOpt(base, "--model", null), "--config", BAD_JSON], expect: new RegExp(`^dit: --config: ${esc(BAD_JSON)}: cannot read a JSON config`) },
+  { name: "--config not JSON", argv: [...setOpt(base, "--model", null), "--config", BAD_JSON], expect: new RegExp(`^dit: --config: ${esc(BAD_JSON)}: the model config is not valid JSON`) },
   { name: "--config not a DiT config", argv: [...setOpt(base, "--model", null), "--config", NOT_CONFIG], expect: new RegExp(`^dit: (--config: )?${esc(NOT_CONFIG)}: not a DiT config`) },
   { name: "--model unknown", argv: setOpt(base, "--model", "XL/3"), expect: /^dit: --model: unknown model 'XL\/3', expected one of DiT-S\/8/ },
   { name: "--model and --config", argv: [...setOpt(base, "--model", "DiT-S/2"), "--config", FILE], expect: /^dit: give (one of )?--model or --config, not both/ },
