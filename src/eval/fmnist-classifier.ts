@@ -27,6 +27,7 @@ import { compile } from "../runtime/compile.js";
 import { Tensor } from "../runtime/tensor.js";
 import { Adam } from "../train/adam.js";
 import { Rng } from "../util/rng.js";
+import { EvalInputError } from "./errors.js";
 import { conv2d, type ConvParams } from "../vae/layers.js";
 
 export const FMNIST_CLASSIFIER_ARCH = "conv3x3(1-32)+relu,conv3x3s2(32-64)+relu,conv3x3s2(64-64)+relu,flatten,linear(4096-128)+relu[features],linear(128-10)[logits]";
@@ -115,14 +116,14 @@ export interface FmnistClassifier {
 function checkWeights(weights: StateDict, where: string): void {
   for (const [k, shape] of FMNIST_CLASSIFIER_SHAPES) {
     const t = weights.get(k);
-    if (!t) throw new Error(`${where}: missing tensor '${k}' (expected shape [${shape.join(", ")}])`);
-    if (t.shape.join() !== shape.join()) throw new Error(`${where}: tensor '${k}' has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`);
+    if (!t) throw new EvalInputError(`${where}: missing tensor '${k}' (expected shape [${shape.join(", ")}])`);
+    if (t.shape.join() !== shape.join()) throw new EvalInputError(`${where}: tensor '${k}' has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`);
   }
 }
 
 /** Load the classifier (default: the shipped weights). */
 export function loadFmnistClassifier(path: string = FMNIST_CLASSIFIER_PATH): FmnistClassifier {
-  if (!existsSync(path)) throw new Error(`loadFmnistClassifier: no weights at ${path} (train them with bench/train-fmnist-classifier.ts)`);
+  if (!existsSync(path)) throw new EvalInputError(`loadFmnistClassifier: no weights at ${path} (train them with bench/train-fmnist-classifier.ts)`);
   const weights = loadStateDict(path);
   checkWeights(weights, path);
   return { weights, metadata: readSafetensors(path).metadata };
@@ -150,8 +151,8 @@ export async function classify(model: FmnistClassifier | StateDict, images: Floa
   const weights = model instanceof Map ? model : model.weights;
   checkWeights(weights, "classify");
   const per = FMNIST_IMAGE_SIZE * FMNIST_IMAGE_SIZE;
-  if (!Number.isInteger(n) || n < 0) throw new Error(`classify: n must be a non-negative integer, got ${n}`);
-  if (images.length !== n * per) throw new Error(`classify: expected ${n} images of 1×32×32 (${n * per} floats), got ${images.length} floats`);
+  if (!Number.isInteger(n) || n < 0) throw new EvalInputError(`classify: n must be a non-negative integer, got ${n}`);
+  if (images.length !== n * per) throw new EvalInputError(`classify: expected ${n} images of 1×32×32 (${n * per} floats), got ${images.length} floats`);
   const batch = Math.max(1, Math.min(opts.batch ?? 250, Math.max(n, 1)));
   const logits = new Float32Array(n * FMNIST_NUM_CLASSES);
   const features = new Float32Array(n * FMNIST_FEATURE_DIM);
@@ -196,14 +197,14 @@ export interface ClassAccuracy {
 
 /** Accuracy of (n, 10) logits against labels, overall and per class. */
 export function classifierAccuracy(logits: Float32Array, labels: ArrayLike<number>): ClassAccuracy {
-  if (logits.length !== labels.length * FMNIST_NUM_CLASSES) throw new Error(`classifierAccuracy: ${labels.length} labels need ${labels.length * FMNIST_NUM_CLASSES} logits, got ${logits.length}`);
+  if (logits.length !== labels.length * FMNIST_NUM_CLASSES) throw new EvalInputError(`classifierAccuracy: ${labels.length} labels need ${labels.length * FMNIST_NUM_CLASSES} logits, got ${logits.length}`);
   const pred = predictedClasses(logits);
   const counts = new globalThis.Array<number>(FMNIST_NUM_CLASSES).fill(0);
   const hits = new globalThis.Array<number>(FMNIST_NUM_CLASSES).fill(0);
   let total = 0;
   for (let i = 0; i < labels.length; i++) {
     const y = labels[i]!;
-    if (!(Number.isInteger(y) && y >= 0 && y < FMNIST_NUM_CLASSES)) throw new Error(`classifierAccuracy: label ${i} is ${y}, expected 0..9`);
+    if (!(Number.isInteger(y) && y >= 0 && y < FMNIST_NUM_CLASSES)) throw new EvalInputError(`classifierAccuracy: label ${i} is ${y}, expected 0..9`);
     counts[y]!++;
     if (pred[i] === y) {
       hits[y]!++;
@@ -232,8 +233,8 @@ export async function trainFmnistClassifier(opts: TrainFmnistOptions): Promise<S
   const S = FMNIST_IMAGE_SIZE;
   const per = S * S;
   const N = opts.labels.length;
-  if (opts.images.length !== N * per) throw new Error(`trainFmnistClassifier: ${N} labels need ${N * per} image floats (N, 1, 32, 32), got ${opts.images.length}`);
-  if (!(Number.isInteger(opts.steps) && opts.steps >= 1)) throw new Error(`trainFmnistClassifier: steps must be an integer ≥ 1, got ${opts.steps}`);
+  if (opts.images.length !== N * per) throw new EvalInputError(`trainFmnistClassifier: ${N} labels need ${N * per} image floats (N, 1, 32, 32), got ${opts.images.length}`);
+  if (!(Number.isInteger(opts.steps) && opts.steps >= 1)) throw new EvalInputError(`trainFmnistClassifier: steps must be an integer ≥ 1, got ${opts.steps}`);
   const B = opts.batch ?? 128;
   const lr0 = opts.lr ?? 1e-3;
   const seed = opts.seed ?? 0;
@@ -262,7 +263,7 @@ export async function trainFmnistClassifier(opts: TrainFmnistOptions): Promise<S
       adamOpts.lr = 0.5 * lr0 * (1 + Math.cos((Math.PI * (s - 1)) / opts.steps));
       const [loss, grads] = (await step(subtree(weights, ""), new Tensor(x, [B, 1, S, S]), new Tensor(y, [B, FMNIST_NUM_CLASSES]))) as unknown as [Tensor, JsTree<Tensor>];
       const l = loss.data[0] as number;
-      if (!Number.isFinite(l)) throw new Error(`trainFmnistClassifier: loss is ${l} at step ${s}; lower the learning rate`);
+      if (!Number.isFinite(l)) throw new EvalInputError(`trainFmnistClassifier: loss is ${l} at step ${s}; lower the learning rate`);
       adam.step(grads);
       opts.onStep?.(s, l);
     }

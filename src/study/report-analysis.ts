@@ -11,6 +11,7 @@
  */
 import type { SamplingRow, TrainingRow, StudyRowConfig } from "./report-rows.js";
 import { CorrelationError, mean, pearson, spearman } from "./stats.js";
+import { StudyError } from "./errors.js";
 
 export type Verdict = "PASS" | "FAIL" | "UNDECIDED";
 
@@ -223,7 +224,7 @@ function corr(f: (x: number[], y: number[]) => number, x: number[], y: number[],
 
 /** The scaling study: final FIDs, correlations, hypotheses 1 and 2. */
 export function analyzeScaling(rows: readonly TrainingRow[]): ScalingSummary {
-  if (rows.length === 0) throw new Error("analyzeScaling: no rows");
+  if (rows.length === 0) throw new StudyError("analyzeScaling: no rows");
   const notes: string[] = [];
   const finalStep = Math.max(...rows.map((r) => r.step));
   const configs = summarizeConfigs(rows, finalStep, (c) => c.name).sort((a, b) => a.gflops - b.gflops || a.label.localeCompare(b.label));
@@ -291,7 +292,7 @@ export function hypothesis2(done: readonly ConfigSummary[], finalStep: number): 
 
 /** The ablation study: FID per block along training (seed spread), hypothesis 3. */
 export function analyzeAblation(rows: readonly TrainingRow[]): AblationSummary {
-  if (rows.length === 0) throw new Error("analyzeAblation: no rows");
+  if (rows.length === 0) throw new StudyError("analyzeAblation: no rows");
   const notes: string[] = [];
   const names = new Set(rows.map((r) => r.config.name));
   const pre = summarizeConfigs(rows, Number.NaN, (c) => (names.size > 1 ? `${c.name} ${c.block}` : c.block));
@@ -340,7 +341,7 @@ export function hypothesis3(blocks: readonly ConfigSummary[], finalStep: number 
 
 /** The sampling-compute study: FID against Gflops × sampling steps per config, and who catches whom. */
 export function analyzeSampling(rows: readonly SamplingRow[]): SamplingSummary {
-  if (rows.length === 0) throw new Error("analyzeSampling: no rows");
+  if (rows.length === 0) throw new StudyError("analyzeSampling: no rows");
   const notes: string[] = [];
   const groups = new Map<string, SamplingRow[]>();
   for (const r of rows) {

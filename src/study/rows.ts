@@ -4,6 +4,7 @@
  */
 import type { SamplerName } from "../sample/sample.js";
 import type { StudyConfig } from "./settings.js";
+import { StudyError } from "./errors.js";
 
 /** A scaling or ablation row: one evaluation point of one run. */
 export interface TrainRow {
@@ -69,7 +70,7 @@ export function parseRows(text: string, where = "rows"): StudyRow[] {
       try {
         return JSON.parse(l) as StudyRow;
       } catch (e) {
-        throw new Error(`${where}:${i + 1}: not JSON (${(e as Error).message})`, { cause: e });
+        throw new StudyError(`${where}:${i + 1}: not JSON (${(e as Error).message})`, { cause: e });
       }
     });
 }
