@@ -6,7 +6,11 @@
  *      `dit export`'s library half (`exportModel`: inputs x, t, y; output out)
  *      once per batch size in DIT_BATCHES, the VAE decoder with
  *      `lowerVaeDecoder` (input z, output image), both lowered by the project's
- *      compiler, into web/dist/models/;
+ *      compiler, into web/dist/models/; the DiT's tanh-GELUs spelled out in
+ *      Mul/Add/Tanh (src/runtime/expand-gelu.ts: onnxruntime-web's WebGPU
+ *      Gelu computes exact GELU whatever `approximate` says) and its Sin/Cos
+ *      in Floor/Mul/Add (src/runtime/expand-trig.ts: WGSL sin/cos promise
+ *      2^-11 only);
  *   3. classes.json (the class names) and manifest.json (files, batch sizes,
  *      SHA-256, the DiT config, the VAE's geometry and scaling factor).
  *
@@ -28,6 +32,8 @@ import { gzipSync } from "node:zlib";
 import { writeFileAtomic } from "../src/io/atomic-file.js";
 import { exportModel } from "../src/io/export-model.js";
 import { saveOnnx } from "../src/io/onnx-file.js";
+import { expandTanhGelu } from "../src/runtime/expand-gelu.js";
+import { expandTrig } from "../src/runtime/expand-trig.js";
 import { BUNDLED_MODEL_DIR, loadModelSource } from "../src/sample/model-source.js";
 import { loadVaeSource } from "../src/sample/vae-source.js";
 import { downsampleFactor } from "../src/vae/config.js";
@@ -62,6 +68,8 @@ export async function buildModels(out: string, batches: readonly number[] = DIT_
   for (const b of batches) {
     const file = `dit-b${b}.onnx`;
     await exportModel(c, m.weights, join(dir, file), { batch: b, externalData: false });
+    // WebGPU's Gelu ignores approximate="tanh" and its sin/cos are good to 2^-11 only: spell both out (issue 13)
+    writeFileAtomic(join(dir, file), expandTrig(expandTanhGelu(readFileSync(join(dir, file)))));
     graphs.push(entry(dir, file, b));
     process.stderr.write(`wrote models/${file}\n`);
   }
