@@ -33,7 +33,7 @@ import { sampleLatentBatch, samplerDiffusion } from "../src/sample/loop.js";
 import { chromiumMissing, launchChromium, probeWebGpu, type ChromiumSession } from "../test/web/browser.js";
 import type { WebBackend } from "../test/web/page-hook.js";
 import { ensureSite, REPO_ROOT } from "../test/web/site.js";
-import type { Manifest } from "../web/src/models.js";
+import type { Manifest } from "../web/src/manifest.js";
 import { BUNDLED_MODEL_DIR, loadModelSource } from "../src/sample/model-source.js";
 import { serveStatic } from "../web/serve.js";
 

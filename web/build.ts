@@ -32,14 +32,12 @@ import { gzipSync } from "node:zlib";
 import { writeFileAtomic } from "../src/io/atomic-file.js";
 import { exportModel } from "../src/io/export-model.js";
 import { saveOnnx } from "../src/io/onnx-file.js";
-import { expandTanhGelu } from "../src/runtime/expand-gelu.js";
-import { expandTrig } from "../src/runtime/expand-trig.js";
 import { BUNDLED_MODEL_DIR, loadModelSource } from "../src/sample/model-source.js";
 import { loadVaeSource } from "../src/sample/vae-source.js";
 import { downsampleFactor } from "../src/vae/config.js";
 import { lowerVaeDecoder } from "../src/vae/export.js";
 import onnxProto from "onnx-proto";
-import type { GraphEntry, Manifest } from "./src/models.js";
+import type { GraphEntry, Manifest } from "./src/manifest.js";
 import { ONNX_DATA_TYPES } from "./src/onnx-proto-shim.js";
 
 const WEB = fileURLToPath(new URL(".", import.meta.url));
@@ -67,9 +65,8 @@ export async function buildModels(out: string, batches: readonly number[] = DIT_
   const graphs: GraphEntry[] = [];
   for (const b of batches) {
     const file = `dit-b${b}.onnx`;
-    await exportModel(c, m.weights, join(dir, file), { batch: b, externalData: false });
-    // WebGPU's Gelu ignores approximate="tanh" and its sin/cos are good to 2^-11 only: spell both out (issue 13)
-    writeFileAtomic(join(dir, file), expandTrig(expandTanhGelu(readFileSync(join(dir, file)))));
+    // web: WebGPU's Gelu ignores approximate="tanh" and its sin/cos are good to 2^-11 only: spell both out (issue 13)
+    await exportModel(c, m.weights, join(dir, file), { batch: b, externalData: false, web: true });
     graphs.push(entry(dir, file, b));
     process.stderr.write(`wrote models/${file}\n`);
   }

@@ -14,13 +14,14 @@ export function registerExport(program: Command): void {
     .requiredOption("--out <file>", "output .onnx file (large models also write <file>.data)")
     .option("--batch, --batch-size <n>", "batch size baked into the graph", positiveInt("batch-size"), 1)
     .option("--external-data", "always store weights in <file>.data")
+    .option("--web", "for the browser page: spell out the ops onnxruntime-web's WebGPU gets wrong (tanh-mode Gelu, sin/cos) as plain ops; same results on every backend")
     .option("--json", "print one JSON line {files, batch} on stdout")
-    .action(async (o: ModelOptions & { ckpt?: string; out: string; batchSize: number; externalData?: boolean; json?: boolean }) => {
+    .action(async (o: ModelOptions & { ckpt?: string; out: string; batchSize: number; externalData?: boolean; web?: boolean; json?: boolean }) => {
       checkInput("--ckpt", o.ckpt, "file");
       checkOutputFile("--out", o.out);
       const { config } = modelFromOptions(o);
       const weights = o.ckpt ? loadStateDict(o.ckpt) : initParams(config, 0);
-      const files = await exportModel(config, weights, o.out, { batch: o.batchSize, externalData: o.externalData ? true : undefined });
+      const files = await exportModel(config, weights, o.out, { batch: o.batchSize, externalData: o.externalData ? true : undefined, web: o.web });
       if (o.json) printJson({ files, batch: o.batchSize });
       else log(`wrote ${files.join(", ")}`);
     });

@@ -1,8 +1,9 @@
 /**
  * `dit export`: the standalone ONNX graph runs in a plain ONNX Runtime session
  * and matches the fixture. Data-driven over every model case of the fixture
- * root (dit-reference/models/<case>/), each exported with the weights inline
- * and as external data; a case lacking one of its files is skipped by name.
+ * root (dit-reference/models/<case>/), each exported with the weights inline,
+ * as external data, and for the browser (`web`: tanh-GELU and sin/cos spelled
+ * out as plain ops); a case lacking one of its files is skipped by name.
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -10,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as ort from "onnxruntime-node";
+import onnxProto from "onnx-proto";
 import { readSafetensors, toFloat32, toInt32 } from "../../src/io/safetensors.js";
 import { configFromKwargs } from "../../src/model/config.js";
 import { exportModel } from "../../src/io/export-model.js";
@@ -17,6 +19,7 @@ import { loadStateDict } from "../../src/io/state-dict.js";
 import { FIXTURE_ROOT, fixtureCases, fixtureSkip } from "../fixture-root.js";
 import { relErr, setupJax } from "../helpers.js";
 
+const { onnx } = onnxProto;
 const FAMILY = "dit-reference/models";
 const cases = fixtureCases(FAMILY);
 const FILES = ["config.json", "weights.safetensors", "io.safetensors"];
@@ -31,15 +34,18 @@ describe(`ONNX export of a whole model: ${FAMILY}`, () => {
   after(() => rmSync(tmp, { recursive: true, force: true }));
   for (const name of cases) {
     const skip = fixtureSkip(...FILES.map((f) => `${FAMILY}/${name}/${f}`));
-    for (const external of [false, true]) {
-      it(`${name}${external ? " (external data)" : ""}: exported graph matches out.forward`, { skip }, async () => {
+    for (const [external, web] of [[false, false], [true, false], [false, true]] as const) {
+      it(`${name}${external ? " (external data)" : ""}${web ? " (web)" : ""}: exported graph matches out.forward`, { skip }, async () => {
         const dir = join(FIXTURE_ROOT, FAMILY, name);
         const config = configFromKwargs((JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { dit_kwargs: object }).dit_kwargs);
         const tensors = readSafetensors(join(dir, "io.safetensors")).tensors;
         const io = { get: (k: string) => tensors.get(k) ?? assert.fail(`${name}: io.safetensors lacks '${k}'`) };
         const x = io.get("input.x");
-        const path = join(tmp, `${name}${external ? "-ext" : ""}.onnx`);
-        const files = await exportModel(config, loadStateDict(join(dir, "weights.safetensors")), path, { batch: x.shape[0]!, externalData: external });
+        const path = join(tmp, `${name}${external ? "-ext" : ""}${web ? "-web" : ""}.onnx`);
+        const files = await exportModel(config, loadStateDict(join(dir, "weights.safetensors")), path, { batch: x.shape[0]!, externalData: external, web });
+        const ops = onnx.ModelProto.decode(readFileSync(path)).graph!.node!.map((n) => n.opType ?? "");
+        if (web) assert.ok(!ops.some((o) => o === "Gelu" || o === "Sin" || o === "Cos"), `${name} (web): Gelu/Sin/Cos left: ${ops.join(" ")}`);
+        else assert.ok(ops.includes("Gelu") && ops.includes("Sin"), `${name}: the plain export has Gelu and Sin nodes (so the web check above means something)`);
         assert.equal(files.length, external ? 2 : 1);
         assert.equal(existsSync(`${path}.data`), external);
         const session = await ort.InferenceSession.create(path);
