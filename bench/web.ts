@@ -17,7 +17,7 @@
  * Both sides use every core (Node: intra-op threads = cores; the page: Wasm
  * threads = navigator.hardwareConcurrency, cross-origin isolated).
  *
- *   npm run bench:web [-- --rounds N] [-- --forwards N] [-- --no-webgpu] [-- --json]
+ *   npm run bench:web [-- --rounds N] [-- --forwards N] [-- --no-webgpu] [-- --graph FILE] [-- --json]
  *
  * The markdown table goes to stdout (or one JSON line with --json), progress to stderr.
  */
@@ -37,7 +37,7 @@ import { openPage, samplePage, type PageSampleOptions, type WebBackend } from ".
 import { ensureSite, REPO_ROOT } from "../test/web/site.js";
 import { serveStatic } from "../web/serve.js";
 
-const HELP = `usage: npm run bench:web [-- --rounds N] [-- --forwards N] [-- --no-webgpu] [-- --json]
+const HELP = `usage: npm run bench:web [-- --rounds N] [-- --forwards N] [-- --no-webgpu] [-- --graph FILE] [-- --json]
 
 Time one DiT forward and one full 25-step DPM-Solver++ sample of the bundled
 model in headless Chromium (Wasm, and WebGPU where an adapter comes up) and
@@ -46,6 +46,8 @@ in Node (onnxruntime-node) on the same graphs; interleaved runs, medians.
   --rounds N     full samples per contender (default 3)
   --forwards N   forwards per contender (default 10)
   --no-webgpu    skip the WebGPU backend
+  --graph FILE   time the forward on this batch-2 DiT graph instead of the
+                 page's (e.g. a plain \`dit export\` without --web)
   --json         one JSON line on stdout instead of the markdown table
   --help         this text
 `;
@@ -59,8 +61,8 @@ interface Manifest {
   vae: { graph: GraphEntry; scalingFactor: number; latentChannels: number; latentSize: number; image: [number, number, number] };
 }
 
-function parseArgs(argv: string[]): { rounds: number; forwards: number; webgpu: boolean; json: boolean } | undefined {
-  const o = { rounds: 3, forwards: 10, webgpu: true, json: false };
+function parseArgs(argv: string[]): { rounds: number; forwards: number; webgpu: boolean; json: boolean; graph?: string } | undefined {
+  const o: { rounds: number; forwards: number; webgpu: boolean; json: boolean; graph?: string } = { rounds: 3, forwards: 10, webgpu: true, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const int = (): number => {
@@ -73,6 +75,10 @@ function parseArgs(argv: string[]): { rounds: number; forwards: number; webgpu: 
     else if (a === "--forwards") o.forwards = int();
     else if (a === "--no-webgpu") o.webgpu = false;
     else if (a === "--json") o.json = true;
+    else if (a === "--graph") {
+      o.graph = argv[++i];
+      if (!o.graph) throw new Error("--graph needs a file");
+    }
     else throw new Error(`unknown option '${a}' (see --help)`);
   }
   return o;
@@ -155,7 +161,7 @@ async function main(): Promise<void> {
   const manifest = JSON.parse(readFileSync(join(site, "models", "manifest.json"), "utf8")) as Manifest;
   const c = manifest.dit.config;
   const fwdGraph = manifest.dit.graphs.find((g) => g.batch === 2) ?? manifest.dit.graphs[0]!;
-  const ditBytes = readFileSync(join(site, "models", fwdGraph.file));
+  const ditBytes = readFileSync(opts.graph ?? join(site, "models", fwdGraph.file));
   const vaeBytes = readFileSync(join(site, "models", manifest.vae.graph.file));
 
   // the bench page: onnxruntime-web as the page bundles it (JSEP build) + the DiT graph
