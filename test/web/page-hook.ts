@@ -11,33 +11,13 @@
  */
 import type { Page } from "playwright-core";
 
-export type WebBackend = "webgpu" | "wasm";
+import type { Backend, DitHook, HookSampleResult, SampleOptions } from "../../web/src/hook.js";
 
-export interface PageSampleOptions {
-  classId: number;
-  cfgScale: number;
-  sampler: "ddim" | "dpm++";
-  steps: number;
-  seed: number;
-  numImages: number;
-}
-
-export interface PageSampleResult {
-  /** Final latents of the conditional half, (N, C, h, w), flattened. */
-  latents: number[];
-  latentShape: number[];
-  /** uint8 (N, H, W, C) as drawn. */
-  pixels: number[];
-  imageShape: number[];
-  msPerStep: number;
-  backend: WebBackend;
-}
-
-/** What the hook looks like in the page. */
-export interface DitHook {
-  ready: Promise<{ backend: WebBackend }>;
-  sample(opts: PageSampleOptions): Promise<PageSampleResult>;
-}
+// The page's own contract (web/src/hook.ts), under the names the tests use.
+export type WebBackend = Backend;
+export type PageSampleOptions = SampleOptions;
+export type PageSampleResult = HookSampleResult;
+export type { DitHook };
 
 /**
  * The page's globals as these callbacks see them (they run in the page; the

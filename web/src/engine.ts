@@ -16,17 +16,9 @@ import { sampleLatentBatch, samplerDiffusion, type DiTForward } from "../../src/
 import { toUint8Hwc } from "../../src/sample/pixels.js";
 import { checkDiTGraph, fetchCached, ModelError, type DiTGraphInfo, type Manifest } from "./models.js";
 
-export type Backend = "webgpu" | "wasm";
+import type { Backend, SampleOptions } from "./hook.js";
 
-/** The options of `window.dit.sample` (Node: sample({ classes: [classId], numSamples: numImages, seed, sampler, numSamplingSteps: steps, cfgScale })). */
-export interface SampleOptions {
-  classId: number;
-  cfgScale: number;
-  sampler: "ddim" | "dpm++";
-  steps: number;
-  seed: number;
-  numImages: number;
-}
+export type { Backend, SampleOptions } from "./hook.js";
 
 export interface SampleOutput {
   /** Final latents of the conditional half, (N, C, h, w). */

@@ -40,6 +40,7 @@ import {
   type SampleOptions,
   type SampleOutput,
 } from "./engine.js";
+import type { DitHook, HookSampleResult } from "./hook.js";
 import { fetchCached, loadManifest, ModelError, type Manifest } from "./models.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -247,7 +248,7 @@ ready.catch((e: unknown) => {
   showError(e);
 });
 
-const plain = (o: SampleOutput) => ({
+const plain = (o: SampleOutput): HookSampleResult => ({
   latents: Array.from(o.latents),
   latentShape: o.latentShape,
   pixels: Array.from(o.pixels),
@@ -257,7 +258,7 @@ const plain = (o: SampleOutput) => ({
   backend: o.backend,
 });
 
-(window as unknown as { dit: unknown }).dit = {
+const hook: DitHook = {
   ready,
   sample: async (opts: SampleOptions) => {
     await ready;
@@ -266,3 +267,4 @@ const plain = (o: SampleOutput) => ({
     return plain(await run(opts));
   },
 };
+(window as unknown as { dit: DitHook }).dit = hook;
