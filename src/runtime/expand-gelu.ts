@@ -15,15 +15,13 @@
  * with Mul, Add and Tanh (every ONNX backend implements those as specified);
  * exact GELU nodes (no `approximate`, or "none") are left as they are.
  */
-import onnxProto from "onnx-proto";
-
-const { onnx } = onnxProto;
+import { rewriteNodes, type NodeProto } from "./rewrite-nodes.js";
 
 /** √(2/π) and the cubic coefficient of the tanh approximation (as PyTorch's GELU(approximate="tanh")). */
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const CUBIC = 0.044715;
 
-function isTanhGelu(n: onnxProto.onnx.INodeProto): boolean {
+function isTanhGelu(n: NodeProto): boolean {
   if (n.opType !== "Gelu" || (n.domain ?? "") !== "") return false;
   const a = (n.attribute ?? []).find((x) => x.name === "approximate");
   return !!a && new TextDecoder().decode(a.s ?? new Uint8Array()) === "tanh";
@@ -36,37 +34,16 @@ function isTanhGelu(n: onnxProto.onnx.INodeProto): boolean {
  * unchanged when there is none.
  */
 export function expandTanhGelu(model: Uint8Array): Uint8Array {
-  const m = onnx.ModelProto.decode(model);
-  const g = m.graph;
-  if (!g?.node?.some(isTanhGelu)) return model;
-  const k = (name: string, v: number) => onnx.TensorProto.create({ name, dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [v] });
-  const c = { half: "gelu_tanh_half", one: "gelu_tanh_one", cubic: "gelu_tanh_cubic", scale: "gelu_tanh_sqrt_2_over_pi" };
-  const taken = new Set([...(g.initializer ?? []).map((t) => t.name), ...g.node.flatMap((n) => n.output ?? [])]);
-  for (const name of Object.values(c)) if (taken.has(name)) throw new Error(`expandTanhGelu: the graph already has a value named '${name}'`);
-  g.initializer!.push(k(c.half, 0.5), k(c.one, 1), k(c.cubic, CUBIC), k(c.scale, SQRT_2_OVER_PI));
-
-  const nodes: onnxProto.onnx.INodeProto[] = [];
-  let i = 0;
-  for (const n of g.node) {
-    if (!isTanhGelu(n)) {
-      nodes.push(n);
-      continue;
-    }
+  return rewriteNodes(model, "gelu_tanh", isTanhGelu, (n, { op, k, v }) => {
     const x = n.input![0]!;
-    const y = n.output![0]!;
-    const v = (s: string) => `gelu_tanh_${i}_${s}`;
-    const op = (opType: string, input: string[], output: string) => nodes.push(onnx.NodeProto.create({ name: `${n.name || "Gelu"}_${output}`, opType, input, output: [output] }));
     op("Mul", [x, x], v("x2")); // x²
     op("Mul", [v("x2"), x], v("x3")); // x³
-    op("Mul", [v("x3"), c.cubic], v("cx3")); // 0.044715·x³
+    op("Mul", [v("x3"), k(CUBIC)], v("cx3")); // 0.044715·x³
     op("Add", [x, v("cx3")], v("inner")); // x + 0.044715·x³
-    op("Mul", [v("inner"), c.scale], v("arg")); // √(2/π)·(…)
+    op("Mul", [v("inner"), k(SQRT_2_OVER_PI)], v("arg")); // √(2/π)·(…)
     op("Tanh", [v("arg")], v("tanh"));
-    op("Add", [v("tanh"), c.one], v("onep")); // 1 + tanh(…)
-    op("Mul", [x, c.half], v("halfx")); // 0.5·x
-    op("Mul", [v("halfx"), v("onep")], y);
-    i++;
-  }
-  g.node = nodes;
-  return onnx.ModelProto.encode(m).finish();
+    op("Add", [v("tanh"), k(1)], v("onep")); // 1 + tanh(…)
+    op("Mul", [x, k(0.5)], v("halfx")); // 0.5·x
+    op("Mul", [v("halfx"), v("onep")], n.output![0]!);
+  });
 }

@@ -14,10 +14,7 @@
  *   sin x = 2·s·c,  cos x = 1 − 2·s²
  * accurate to a few float32 ulps of 1 for |x| up to ~1e5 (the DiT's t·freq ≤ 1000).
  */
-import onnxProto from "onnx-proto";
-
-const { onnx } = onnxProto;
-type NodeProto = onnxProto.onnx.INodeProto;
+import { rewriteNodes, type NodeProto } from "./rewrite-nodes.js";
 
 /** 2π split so that k·TWO_PI_HI is exact in float32 for |k| < 2^12 (the high part has 12 significant bits). */
 const TWO_PI_HI = 6.28125;
@@ -35,34 +32,8 @@ const isTrig = (n: NodeProto) => (n.opType === "Sin" || n.opType === "Cos") && (
  * constants are float32).
  */
 export function expandTrig(model: Uint8Array): Uint8Array {
-  const m = onnx.ModelProto.decode(model);
-  const g = m.graph;
-  if (!g?.node?.some(isTrig)) return model;
-  const consts = new Map<number, string>();
-  const taken = new Set([...(g.initializer ?? []).map((t) => t.name), ...g.node.flatMap((n) => n.output ?? [])]);
-  const k = (v: number): string => {
-    let name = consts.get(v);
-    if (!name) {
-      name = `trig_const_${consts.size}`;
-      if (taken.has(name)) throw new Error(`expandTrig: the graph already has a value named '${name}'`);
-      consts.set(v, name);
-      g.initializer!.push(onnx.TensorProto.create({ name, dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [v] }));
-    }
-    return name;
-  };
-  const nodes: NodeProto[] = [];
-  let i = 0;
-  for (const n of g.node) {
-    if (!isTrig(n)) {
-      nodes.push(n);
-      continue;
-    }
+  return rewriteNodes(model, "trig", isTrig, (n, { op, k, v }) => {
     const x = n.input![0]!;
-    const v = (s: string) => `trig_${i}_${s}`;
-    const op = (opType: string, input: string[], output: string) => {
-      nodes.push(onnx.NodeProto.create({ name: `${n.name || n.opType}_${output}`, opType, input, output: [output] }));
-      return output;
-    };
     // range reduction: r = x − 2π·round(x / 2π)
     const q = op("Floor", [op("Add", [op("Mul", [x, k(1 / (2 * Math.PI))], v("q0")), k(0.5)], v("q1"))], v("k"));
     const r1 = op("Add", [x, op("Mul", [q, k(-TWO_PI_HI)], v("khi"))], v("r1"));
@@ -82,8 +53,5 @@ export function expandTrig(model: Uint8Array): Uint8Array {
     } else {
       op("Add", [op("Mul", [op("Mul", [s, s], v("ss")), k(-2)], v("m2ss")), k(1)], n.output![0]!);
     }
-    i++;
-  }
-  g.node = nodes;
-  return onnx.ModelProto.encode(m).finish();
+  });
 }
