@@ -336,3 +336,20 @@ export function spliceAtBoundary(rand: () => number, pkl: Uint8Array, fragment: 
   const at = offs.length ? pick(rand, offs) : 0;
   return new Uint8Array(Buffer.concat([pkl.subarray(0, at), fragment, pkl.subarray(at)]));
 }
+
+/** Bytes of every typed array reachable from a loaded value (each once): the load summary of the .pt targets. */
+export function summarize(v: unknown): number {
+  let n = 0;
+  const seen = new Set<unknown>();
+  const work = [v];
+  while (work.length) {
+    const x = work.pop();
+    if (typeof x !== "object" || x === null || seen.has(x)) continue;
+    seen.add(x);
+    if (ArrayBuffer.isView(x)) n += x.byteLength;
+    else if (x instanceof Map) for (const y of x.values()) work.push(y);
+    else if (Array.isArray(x)) for (const y of x) work.push(y);
+    else if (!(x instanceof Set)) for (const y of Object.values(x)) work.push(y);
+  }
+  return n;
+}

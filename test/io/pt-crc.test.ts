@@ -14,22 +14,12 @@ import { loadTorchCheckpoint, loadTorchStateDict, TorchCheckpointError } from ".
 import type { StTensor } from "../../src/io/safetensors.js";
 import { saveTorchCheckpoint, TorchOrderedDict, TorchTensor } from "../../src/io/torch-save.js";
 import { buildZip, parseZip } from "./pickle-builder.js";
+import { mulberry32 } from "../fuzz/harness.js";
 import { stateDictPickle } from "../fuzz/torch-seeds.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "dit-pt-crc-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const bytesOf = (t: StTensor) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 
@@ -58,7 +48,7 @@ describe("CRC-32 of .pt zip records", () => {
   });
 
   it("200 seeded single-bit flips in the data region: all refused naming the record; with verifyCrc: false all load changed weights", () => {
-    const rand = rng(14);
+    const rand = mulberry32(14);
     let refused = 0;
     let changed = 0;
     for (let i = 0; i < 200; i++) {

@@ -5,9 +5,8 @@
  * lengths past the end, unsupported frame types, bad component counts and sampling factors,
  * bad table specs, duplicated frames, truncated scans, missing EOI.
  */
-import { readFileSync } from "node:fs";
 import jpeg from "jpeg-js";
-import { decodeImage } from "../../../src/data/image.js";
+import { loadImageSummary } from "../image-summary.js";
 import type { FuzzSeed, FuzzTarget } from "../target.js";
 
 const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -115,12 +114,7 @@ const target: FuzzTarget = {
   ext: ".jpg",
   seeds,
   lie,
-  load(path: string) {
-    const img = decodeImage(readFileSync(path), path);
-    let sum = 0;
-    for (const p of img.data) sum += p;
-    return { channels: img.channels, height: img.height, width: img.width, sum };
-  },
+  load: loadImageSummary,
 };
 
 export default target;

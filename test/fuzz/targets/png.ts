@@ -5,10 +5,9 @@
  * are huge (60000×60000, 2³¹) or zero, unknown colour types / bit depths, chunk lengths past the
  * end, bad CRCs, missing / duplicated / reordered chunks.
  */
-import { readFileSync } from "node:fs";
 import { crc32, deflateSync } from "node:zlib";
 import { PNG } from "pngjs";
-import { decodeImage } from "../../../src/data/image.js";
+import { loadImageSummary } from "../image-summary.js";
 import { encodePng } from "../../../src/sample/png.js";
 import type { FuzzSeed, FuzzTarget } from "../target.js";
 
@@ -159,12 +158,7 @@ const target: FuzzTarget = {
   ext: ".png",
   seeds,
   lie,
-  load(path: string) {
-    const img = decodeImage(readFileSync(path), path);
-    let sum = 0;
-    for (const p of img.data) sum += p;
-    return { channels: img.channels, height: img.height, width: img.width, sum };
-  },
+  load: loadImageSummary,
 };
 
 export default target;

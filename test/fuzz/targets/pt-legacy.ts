@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OP, pickle } from "../../io/pickle-builder.js";
 import type { FuzzSeed, FuzzTarget } from "../target.js";
-import { fixtureSeeds, hostilePickle, int, joinLegacy, lyingSpecs, pick, seedValues, spliceAtBoundary, splitLegacy, stateDictPickle, torchBytes } from "../torch-seeds.js";
+import { fixtureSeeds, hostilePickle, int, joinLegacy, lyingSpecs, pick, seedValues, spliceAtBoundary, splitLegacy, stateDictPickle, summarize, torchBytes } from "../torch-seeds.js";
 
 interface StorageInfo {
   key: string;
@@ -122,22 +122,6 @@ function lie(seed: FuzzSeed, rand: () => number): Uint8Array {
       return rand() < 0.5 ? new Uint8Array(Buffer.concat([seed.bytes, Buffer.alloc(1 + int(rand, 64), 0xab)])) : seed.bytes.slice(0, Math.max(0, seed.bytes.length - 1 - int(rand, 8)));
   }
   return seed.bytes.slice(0, int(rand, seed.bytes.length));
-}
-
-function summarize(v: unknown): number {
-  let n = 0;
-  const seen = new Set<unknown>();
-  const work = [v];
-  while (work.length) {
-    const x = work.pop();
-    if (typeof x !== "object" || x === null || seen.has(x)) continue;
-    seen.add(x);
-    if (ArrayBuffer.isView(x)) n += x.byteLength;
-    else if (x instanceof Map) for (const y of x.values()) work.push(y);
-    else if (Array.isArray(x)) for (const y of x) work.push(y);
-    else if (!(x instanceof Set)) for (const y of Object.values(x)) work.push(y);
-  }
-  return n;
 }
 
 const target: FuzzTarget = {

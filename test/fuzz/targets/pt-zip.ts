@@ -14,7 +14,7 @@ import { OfficialCheckpointError, readOfficialCheckpoint } from "../../../src/io
 import { loadTorchCheckpoint, openTorchCheckpoint, StorageRef, TensorRef, TorchCheckpointError } from "../../../src/io/torch-checkpoint.js";
 import { buildZip, parseZip, pickleOpcodeOffsets, type ZipRecord } from "../../io/pickle-builder.js";
 import type { FuzzSeed, FuzzTarget } from "../target.js";
-import { fixtureSeeds, hostilePickle, int, lyingSpecs, pick, seedValues, spliceAtBoundary, stateDictPickle, torchBytes } from "../torch-seeds.js";
+import { fixtureSeeds, hostilePickle, int, lyingSpecs, pick, seedValues, spliceAtBoundary, stateDictPickle, summarize, torchBytes } from "../torch-seeds.js";
 
 interface StorageInfo {
   key: string;
@@ -135,22 +135,6 @@ function lie(seed: FuzzSeed, rand: () => number): Uint8Array {
       return rebuild(records.map((r, i) => (i === pklIdx ? { ...r, data: spliceAtBoundary(rand, r.data, body) } : r)));
     }
   }
-}
-
-function summarize(v: unknown): number {
-  let n = 0;
-  const seen = new Set<unknown>();
-  const work = [v];
-  while (work.length) {
-    const x = work.pop();
-    if (typeof x !== "object" || x === null || seen.has(x)) continue;
-    seen.add(x);
-    if (ArrayBuffer.isView(x)) n += x.byteLength;
-    else if (x instanceof Map) for (const y of x.values()) work.push(y);
-    else if (Array.isArray(x)) for (const y of x) work.push(y);
-    else if (!(x instanceof Set)) for (const y of Object.values(x)) work.push(y);
-  }
-  return n;
 }
 
 const target: FuzzTarget = {
