@@ -18,28 +18,15 @@ import { trainCheckpointToOfficial } from "../../src/io/official-checkpoint.js";
 import { initParams } from "../../src/model/params.js";
 import { loadResumeSource } from "../../src/train/resume-source.js";
 import { relErr, setupJax } from "../helpers.js";
+import { checkpointTensors } from "../reliability/kill-soak.js";
 import { TINY, tinyData } from "./tiny.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "dit-train-"));
 const base = { config: TINY, batchSize: 4, logEvery: 1, seed: 3 };
 
-/** Every tensor of a checkpoint (model, EMA, Adam moments) as bytes. */
-function tensorsOf(path: string): Map<string, Buffer> {
-  const ck = loadCheckpoint(path);
-  const out = new Map<string, Buffer>();
-  const put = (p: string, d: Map<string, { data: ArrayLike<number> }>) => {
-    for (const [k, t] of d) out.set(p + k, Buffer.from((t.data as Float32Array).buffer.slice(0)));
-  };
-  put("model.", ck.state.model);
-  put("ema.", ck.state.ema);
-  put("m.", ck.state.adam.expAvg);
-  put("v.", ck.state.adam.expAvgSq);
-  return out;
-}
-
 function assertSameState(a: string, b: string): void {
-  const ta = tensorsOf(a);
-  const tb = tensorsOf(b);
+  const ta = checkpointTensors(a);
+  const tb = checkpointTensors(b);
   assert.deepEqual([...ta.keys()].sort(), [...tb.keys()].sort());
   for (const [k, v] of ta) assert.ok(v.equals(tb.get(k)!), `tensor ${k} differs between ${a} and ${b}`);
 }
