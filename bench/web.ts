@@ -17,7 +17,7 @@
  * Both sides use every core (Node: intra-op threads = cores; the page: Wasm
  * threads = navigator.hardwareConcurrency, cross-origin isolated).
  *
- *   npm run bench:web [-- --rounds N] [-- --forwards N] [-- --no-webgpu] [-- --graph FILE] [-- --json]
+ *   npm run bench:web [-- --rounds N] [-- --forwards N] [-- --settle S] [-- --no-webgpu] [-- --graph FILE] [-- --json]
  *
  * The markdown table goes to stdout (or one JSON line with --json), progress to stderr.
  */
@@ -37,14 +37,22 @@ import { openPage, samplePage, type PageSampleOptions, type WebBackend } from ".
 import { ensureSite, REPO_ROOT } from "../test/web/site.js";
 import { serveStatic } from "../web/serve.js";
 
-const HELP = `usage: npm run bench:web [-- --rounds N] [-- --forwards N] [-- --no-webgpu] [-- --graph FILE] [-- --json]
+const HELP = `usage: npm run bench:web [-- --rounds N] [-- --forwards N] [-- --settle S] [-- --no-webgpu] [-- --graph FILE] [-- --json]
 
 Time one DiT forward and one full 25-step DPM-Solver++ sample of the bundled
 model in headless Chromium (Wasm, and WebGPU where an adapter comes up) and
 in Node (onnxruntime-node) on the same graphs; interleaved runs, medians.
 
   --rounds N     full samples per contender (default 3)
-  --forwards N   forwards per contender (default 10)
+  --forwards N   forwards per contender (default 30)
+  --settle S     warm-up limit in seconds per browser (default 120). V8 runs
+                 Wasm on its baseline compiler first and compiles hot functions
+                 with TurboFan in background threads; on 2 cores that takes
+                 ~8 s of forwards (~400), during which forwards are 3-6x
+                 slower and noisy. Each browser is warmed until its times
+                 settle (a block's median within 15 % of its minimum and of
+                 the previous block's); the report gives the time it took and
+                 the cold (first) and warm-up times
   --no-webgpu    skip the WebGPU backend
   --graph FILE   time the forward on this batch-2 DiT graph instead of the
                  page's (e.g. a plain \`dit export\` without --web)
@@ -61,8 +69,17 @@ interface Manifest {
   vae: { graph: GraphEntry; scalingFactor: number; latentChannels: number; latentSize: number; image: [number, number, number] };
 }
 
-function parseArgs(argv: string[]): { rounds: number; forwards: number; webgpu: boolean; json: boolean; graph?: string } | undefined {
-  const o: { rounds: number; forwards: number; webgpu: boolean; json: boolean; graph?: string } = { rounds: 3, forwards: 10, webgpu: true, json: false };
+interface BenchOptions {
+  rounds: number;
+  forwards: number;
+  settleS: number;
+  webgpu: boolean;
+  json: boolean;
+  graph?: string;
+}
+
+function parseArgs(argv: string[]): BenchOptions | undefined {
+  const o: BenchOptions = { rounds: 3, forwards: 30, settleS: 120, webgpu: true, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const int = (): number => {
@@ -73,6 +90,7 @@ function parseArgs(argv: string[]): { rounds: number; forwards: number; webgpu: 
     if (a === "--help" || a === "-h") return undefined;
     else if (a === "--rounds") o.rounds = int();
     else if (a === "--forwards") o.forwards = int();
+    else if (a === "--settle") o.settleS = int();
     else if (a === "--no-webgpu") o.webgpu = false;
     else if (a === "--json") o.json = true;
     else if (a === "--graph") {
@@ -90,6 +108,26 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * Run `block` (one batch of timed calls) until its times settle: a block's median within
+ * 15 % of its minimum and of the previous block's median (V8's Wasm tier-up is done),
+ * or until `limitS` seconds. Returns every warm-up time, the seconds it took and whether it settled.
+ */
+async function settle(block: () => Promise<number[]>, limitS: number): Promise<{ times: number[]; seconds: number; settled: boolean }> {
+  const t0 = performance.now();
+  const times: number[] = [];
+  let prev = Infinity;
+  for (;;) {
+    const b = await block();
+    times.push(...b);
+    const m = median(b);
+    const settled = m <= 1.15 * Math.min(...b) && Math.abs(m - prev) <= 0.15 * prev;
+    const seconds = (performance.now() - t0) / 1000;
+    if (settled || seconds > limitS) return { times, seconds, settled };
+    prev = m;
+  }
+}
+
 /** The bench page: the page's onnxruntime-web build (ort.min.mjs + the JSEP .mjs/.wasm) and one graph, a forward timed in the page. */
 const BENCH_HTML = `<!doctype html><meta charset="utf-8"><title>dit forward bench</title>
 <script type="module">
@@ -104,6 +142,11 @@ window.bench = {
     session = await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: "all" });
     return { inputs: session.inputNames, outputs: session.outputNames, threads: ort.env.wasm.numThreads };
   })(),
+  async loop(spec, n) {
+    const ms = [];
+    for (let i = 0; i < n; i++) ms.push(await window.bench.forward(spec));
+    return ms;
+  },
   async forward(spec) {
     const feeds = {
       x: new ort.Tensor("float32", Float32Array.from(spec.x), spec.xShape),
@@ -224,6 +267,7 @@ async function main(): Promise<void> {
       return performance.now() - t0;
     };
     const browserForward = (b: WebBackend) => () => pages[b]!.forward.page.evaluate((s) => (globalThis as unknown as { bench: { forward(s: unknown): Promise<number> } }).bench.forward(s), spec);
+    const browserForwards = (b: WebBackend, n: number) => pages[b]!.forward.page.evaluate(([s, k]) => (globalThis as unknown as { bench: { loop(s: unknown, n: number): Promise<number[]> } }).bench.loop(s, k), [spec, n] as const);
 
     const SAMPLE: PageSampleOptions = { classId: 7, cfgScale: 4, sampler: "dpm++", steps: 25, seed: 0, numImages: 1 };
     // Node through the same loop on Sessions of the same graphs (what the page does with onnxruntime-web)
@@ -252,23 +296,45 @@ async function main(): Promise<void> {
       return performance.now() - t0;
     };
     const msPerStep: Record<string, number[]> = {};
-    const browserSample = (b: WebBackend) => async (seed: number): Promise<number> => {
-      const r = await samplePage(pages[b]!.sample.page, { ...SAMPLE, seed });
-      (msPerStep[b] ??= []).push(r.msPerStep);
+    // Without the page's x̂₀ previews (the same work as Node's loop), and as the UI runs it.
+    const browserSample = (b: WebBackend, previews: boolean) => async (seed: number): Promise<number> => {
+      const r = await samplePage(pages[b]!.sample.page, { ...SAMPLE, seed, previews });
+      if (!previews) (msPerStep[b] ??= []).push(r.msPerStep);
       return r.wallMs;
     };
 
     // ---- forwards, interleaved ---------------------------------------------
     const fwdContenders: [string, () => Promise<number>][] = [["node", nodeForward], ...backends.map((b) => [b, browserForward(b)] as [string, () => Promise<number>])];
     const fwd: Record<string, number[]> = Object.fromEntries(fwdContenders.map(([k]) => [k, []]));
-    for (const [, f] of fwdContenders) for (let i = 0; i < 3; i++) await f(); // warm-up
+    // Warm-up: each contender until its times settle (V8's Wasm tier-up; see --settle).
+    // Its first forward is the cold one a user's first step sees.
+    const cold: Record<string, number> = {};
+    const warmup: Record<string, { forwards: number; seconds: number; settled: boolean; medianMs: number }> = {};
+    for (const [k] of fwdContenders) {
+      log(`warm-up (${k}): forwards until the times settle (≤ ${opts.settleS} s)…`);
+      const block = k === "node" ? async () => { const r: number[] = []; for (let i = 0; i < 25; i++) r.push(await nodeForward()); return r; }
+        : k === "webgpu" ? async () => [await browserForward("webgpu")(), await browserForward("webgpu")(), await browserForward("webgpu")()]
+        : () => browserForwards(k as WebBackend, 25);
+      const w = await settle(block, opts.settleS);
+      cold[k] = w.times[0]!;
+      warmup[k] = { forwards: w.times.length, seconds: w.seconds, settled: w.settled, medianMs: median(w.times) };
+      log(`  ${k}: ${w.times.length} forwards in ${w.seconds.toFixed(1)} s, ${w.settled ? "settled" : "NOT settled"}, cold ${w.times[0]!.toFixed(1)} ms`);
+    }
     log(`forwards: ${opts.forwards} each, interleaved (${fwdContenders.map(([k]) => k).join(", ")})…`);
     for (let i = 0; i < opts.forwards; i++) for (const [k, f] of fwdContenders) fwd[k]!.push(await f());
 
     // ---- full samples, interleaved -----------------------------------------
-    const smpContenders: [string, (seed: number) => Promise<number>][] = [["node", nodeLoopSample], ["node sample()", nodeSampleApi], ...backends.map((b) => [b, browserSample(b)] as [string, (seed: number) => Promise<number>])];
+    const smpContenders: [string, (seed: number) => Promise<number>][] = [["node", nodeLoopSample], ["node sample()", nodeSampleApi], ...backends.map((b) => [b, browserSample(b, false)] as [string, (seed: number) => Promise<number>]), ["wasm + previews", browserSample("wasm", true)]];
     const smp: Record<string, number[]> = Object.fromEntries(smpContenders.map(([k]) => [k, []]));
-    for (const [, f] of smpContenders) await f(100); // warm-up
+    // The sample pages are other browsers (their own Wasm instance, tiered up separately):
+    // warm each with samples until its ms/step settles.
+    const sampleWarmup: Record<string, { samples: number; seconds: number; settled: boolean }> = {};
+    for (const [k, f] of smpContenders) {
+      log(`warm-up (${k}): samples until the times settle (≤ ${opts.settleS} s)…`);
+      let seed = 100;
+      const w = k.startsWith("webgpu") ? { times: [await f(seed)], seconds: 0, settled: true } : await settle(async () => [await f(seed++), await f(seed++), await f(seed++)], opts.settleS);
+      sampleWarmup[k] = { samples: w.times.length, seconds: w.seconds, settled: w.settled };
+    }
     for (const k of Object.keys(msPerStep)) msPerStep[k] = [];
     log(`25-step samples: ${opts.rounds} each, interleaved…`);
     for (let i = 0; i < opts.rounds; i++) for (const [k, f] of smpContenders) smp[k]!.push(await f(i));
@@ -287,6 +353,9 @@ async function main(): Promise<void> {
       threads: { node: cores, wasm: pages.wasm?.threads },
       forwardBatch: fwdGraph.batch,
       forwardMs: F,
+      coldForwardMs: cold,
+      warmup,
+      sampleWarmup,
       sample25Ms: S,
       pageMsPerStep: P,
       ratios: Object.fromEntries(backends.map((b) => [b, { forward: F[b]! / F.node!, sample25: S[b]! / S.node! }])),
@@ -302,12 +371,16 @@ async function main(): Promise<void> {
       `| ${head.join(" | ")} |`,
       `|${head.map((_, i) => (i === 0 ? "---" : "--:")).join("|")}|`,
       `| ${row(`one DiT forward (batch ${fwdGraph.batch}: [cond; null])`, F.node, (b) => F[b]).join(" | ")} |`,
-      `| ${row("25-step DPM-Solver++ sample, guidance 4, 1 image, with VAE decode", S.node, (b) => S[b]).join(" | ")} |`,
+      `| ${row("25-step DPM-Solver++ sample, guidance 4, 1 image, with the final VAE decode", S.node, (b) => S[b]).join(" | ")} |`,
     ];
     process.stdout.write(`${lines.join("\n")}\n\n`);
     process.stdout.write(
       `Medians of ${opts.forwards} forwards and ${opts.rounds} samples per column, interleaved; ${machine}; Chromium ${result.chromium ?? "?"} headless; ` +
         `Wasm with ${result.threads.wasm} threads (cross-origin isolated), Node with ${cores} intra-op threads. ` +
+        `Timed after each contender's times settled (V8's Wasm tier-up): ${Object.entries(warmup).map(([k, w]) => `${k} after ${w.forwards} forwards / ${w.seconds.toFixed(1)} s${w.settled ? "" : " (NOT settled)"}`).join(", ")}; ` +
+        `the first (cold) forward: ${Object.entries(cold).map(([k, v]) => `${k} ${f(v)} ms`).join(", ")}; median over the warm-up: ${Object.entries(warmup).map(([k, w]) => `${k} ${f(w.medianMs)} ms`).join(", ")}. ` +
+        `Sample pages warmed with ${Object.entries(sampleWarmup).filter(([k]) => k !== "node" && k !== "node sample()").map(([k, w]) => `${k} ${w.samples} samples / ${w.seconds.toFixed(1)} s${w.settled ? "" : " (NOT settled)"}`).join(", ")}. ` +
+        `The Wasm page as its UI runs it (also decoding x̂₀ every 3 steps for the preview): ${f(S["wasm + previews"])} ms. ` +
         `Node's \`sample()\` end to end (compiling its graphs on each call): ${f(S["node sample()"])} ms. ` +
         `The page's own ms/step: ${backends.map((b) => `${b} ${f(P[b])}`).join(", ")}.` +
         (skipped.length ? ` Skipped: ${skipped.join("; ")}.` : "") +

@@ -40,6 +40,8 @@ export interface LaunchOptions {
   webgpu?: boolean;
   /** Forward the page's console to stderr (default false). */
   console?: boolean;
+  /** More command-line switches (e.g. V8's `--js-flags=…` for a benchmark). */
+  extraArgs?: readonly string[];
   /** Viewport (default 1100×900). */
   viewport?: { width: number; height: number };
 }
@@ -67,6 +69,7 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<Chromium
     `--user-data-dir=${profile}`,
     ...BASE_FLAGS,
     ...(opts.webgpu ? WEBGPU_FLAGS : []),
+    ...(opts.extraArgs ?? []),
   ];
   let browser: Browser | undefined;
   try {

@@ -15,6 +15,11 @@ export interface SampleOptions {
   steps: number;
   seed: number;
   numImages: number;
+  /**
+   * Draw the decoded x̂₀ every few steps while sampling (default true, as the UI does).
+   * false skips those VAE decodes: `npm run bench:web` compares the sampling work with Node's.
+   */
+  previews?: boolean;
 }
 
 /** What `window.dit.sample` resolves to: plain arrays, so it survives the trip out of the page. */

@@ -143,7 +143,7 @@ async function runNow(opts: SampleOptions): Promise<SampleOutput> {
   try {
     const out = await sampleImages(s.dit, s.vae, s.manifest, s.backend, opts, {
       signal: ac.signal,
-      previewEvery: Math.min(5, Math.max(1, Math.round(opts.steps / 10))),
+      previewEvery: opts.previews === false ? 0 : Math.min(5, Math.max(1, Math.round(opts.steps / 10))),
       onStep: (step, total, ms) => {
         msSum += ms;
         bar.max = total;
