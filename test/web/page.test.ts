@@ -128,6 +128,14 @@ describe("the page in headless Chromium", { skip: noChromium, timeout: 600_000 }
         t.diagnostic(`canvas ${canvas.width}×${canvas.height} vs ${want.what}: ${(100 * frac).toFixed(2)} % of pixels within ${PIXEL_TOL}/255`);
         assert.ok(frac >= PIXEL_FRACTION, `only ${(100 * frac).toFixed(2)} % of the canvas pixels are within ${PIXEL_TOL}/255 of Node's PNG (need ${100 * PIXEL_FRACTION} %)`);
 
+        if (backend === "wasm") {
+          // previews: false (what bench:web times) skips the x̂₀ decodes, not any of the sampling
+          const q = await samplePage(b.page, { ...OPTS, previews: false });
+          const same = relErr(q.latents, r.latents);
+          t.diagnostic(`previews: false: latents ${same.toExponential(2)} rel. L2 from the run with previews, ${q.wallMs.toFixed(0)} ms vs ${r.wallMs.toFixed(0)} ms`);
+          assert.ok(same <= 1e-6, `sampling without previews changed the latents by ${same} relative L2`);
+        }
+
         const shot = join(work, `page-${backend}.png`);
         await b.page.screenshot({ path: shot, fullPage: true });
         assert.ok(statSync(shot).size > 1000, "the screenshot is empty");
