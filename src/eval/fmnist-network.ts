@@ -14,8 +14,7 @@
  *   - then v / 255 · 2 − 1, the classifier's [-1, 1] range.
  * Anything else is an `EvalInputError` saying what was expected.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { weightsKey } from "../io/weights-key.js";
 import { subtree } from "../io/state-dict.js";
 import { compile } from "../runtime/compile.js";
 import { Tensor } from "../runtime/tensor.js";
@@ -39,10 +38,8 @@ export interface FmnistNetworkOptions {
   weights?: string;
 }
 
-/** First 16 hex digits of the SHA-256 of a file's bytes: the key cached statistics depend on. */
-export function fileWeightsKey(path: string): string {
-  return createHash("sha256").update(readFileSync(path)).digest("hex").slice(0, 16);
-}
+/** The key cached statistics depend on: the weights' identity (io/weights-key.ts; tensors only, not metadata). */
+export const fileWeightsKey: (path: string) => string = weightsKey;
 
 /** True when every pixel of an (N, H, W, 3) set has R = G = B. */
 export function isGreyRgb(images: Uint8Array): boolean {

@@ -11,7 +11,7 @@ import { availableParallelism } from "node:os";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FASHION_MNIST_DIR } from "../data/dataset.js";
-import { fileWeightsKey } from "../eval/fmnist-network.js";
+import { weightsKey } from "../io/weights-key.js";
 import { openFeatureNetwork } from "../eval/networks.js";
 import { resolveVaePath } from "../vae/load.js";
 import { StudyError } from "./errors.js";
@@ -211,7 +211,7 @@ export async function studyWeights(s: StudySettings): Promise<StudyWeights> {
   const t = s.study === "sampling-compute" ? s.scaling : s;
   const net = await openFeatureNetwork(t.eval.net);
   try {
-    return { vae: fileWeightsKey(resolveVaePath(packagePath(t.data.vae)).weightsPath), eval_net: `${net.name}:${net.weightsKey}` };
+    return { vae: weightsKey(resolveVaePath(packagePath(t.data.vae)).weightsPath), eval_net: `${net.name}:${net.weightsKey}` };
   } finally {
     await net.dispose();
   }

@@ -1,7 +1,6 @@
 /** The fmnist FeatureNetwork: agrees with classify on real images; grey / RGB / 28 / 32 handling; errors. */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { FASHION_MNIST_DIR } from "../../src/data/dataset.js";
 import { readIdxImageFile, readIdxLabelFile } from "../../src/data/idx.js";
@@ -9,6 +8,7 @@ import { toChannels } from "../../src/data/image.js";
 import { EvalInputError } from "../../src/eval/errors.js";
 import { classify, FMNIST_CLASSIFIER_PATH, loadFmnistClassifier } from "../../src/eval/fmnist-classifier.js";
 import { fmnistInput, loadFmnistNetwork } from "../../src/eval/fmnist-network.js";
+import { weightsKey } from "../../src/io/weights-key.js";
 import { openFeatureNetwork } from "../../src/eval/networks.js";
 import { randomImages } from "./stub-network.js";
 
@@ -28,12 +28,12 @@ describe("fmnist feature network", { skip }, () => {
     return x;
   }
 
-  it("name, dims, weightsKey = SHA-256 prefix of the weights file", () => {
+  it("name, dims, weightsKey = the weights file's tensor key (io/weights-key.ts)", () => {
     assert.equal(net!.name, "fmnist");
     assert.equal(net!.featureDim, 128);
     assert.equal(net!.spatialDim, null);
     assert.equal(net!.numClasses, 10);
-    assert.equal(net!.weightsKey, createHash("sha256").update(readFileSync(FMNIST_CLASSIFIER_PATH)).digest("hex").slice(0, 16));
+    assert.equal(net!.weightsKey, weightsKey(FMNIST_CLASSIFIER_PATH));
   });
 
   it("on real test images: logits and features equal classify's; predictions match the labels mostly", async () => {
