@@ -1,0 +1,68 @@
+/**
+ * How much of a study's FID differences is evaluation noise? Re-evaluates the
+ * final EMA checkpoint of finished study runs with the study's own evaluation
+ * (same sampler, steps, sample count, network and reference) under other
+ * evaluation seeds, i.e. other noise for the same balanced labels. Seed 0 is
+ * the study's own: it must give the committed row's FID again (a check that
+ * the re-evaluation is the same measurement).
+ *
+ *   node --import tsx scripts/study-eval-noise.ts --study scaling --runs M-1-seed0,M-2-seed0 \
+ *     [--seeds 0,1,2,3] [--work out/studies] [--results docs/studies] [--out FILE.jsonl]
+ *
+ * One JSON line per (run, seed) on stdout (and appended to --out, where a line
+ * already there for that run and seed is not redone): run, config, step,
+ * eval_seed, fid, study_fid (the committed row, seed 0's target).
+ */
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { FASHION_MNIST_DIR } from "../src/data/dataset.js";
+import { openSampleFidEvaluator } from "../src/eval/sample-fid.js";
+import { checkpointPath, loadCheckpoint } from "../src/train/checkpoint.js";
+import { packagePath } from "../src/study/latents.js";
+import { checkSameSettings } from "../src/study/results.js";
+import { studyWeights } from "../src/study/runner.js";
+import { studySettings, type StudySettings, type TrainStudySettings } from "../src/study/settings.js";
+
+const { values: a } = parseArgs({
+  options: {
+    study: { type: "string", default: "scaling" },
+    runs: { type: "string" },
+    seeds: { type: "string", default: "0,1,2,3" },
+    work: { type: "string", default: "out/studies" },
+    results: { type: "string", default: "docs/studies" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (a.help || !a.runs) {
+  process.stdout.write(readFileSync(new URL(import.meta.url), "utf8").split("*/")[0]!.replace(/^\/\*\*?\n?/, "").replace(/^ \* ?/gm, ""));
+  process.exit(a.help ? 0 : 2);
+}
+const study = a.study as "scaling" | "ablation";
+const s = studySettings(study, "full") as TrainStudySettings;
+const stored = JSON.parse(readFileSync(join(a.results!, study, "study.json"), "utf8")) as { settings: StudySettings };
+// the study's own check (weights are hashes the runner adds; compare them too)
+checkSameSettings(join(a.results!, study), stored.settings, { ...s, weights: await studyWeights(s) });
+const seeds = a.seeds!.split(",").map(Number);
+const done = new Set<string>();
+if (a.out && existsSync(a.out)) for (const l of readFileSync(a.out, "utf8").split("\n").filter(Boolean)) { const r = JSON.parse(l) as { run: string; eval_seed: number }; done.add(`${r.run}/${r.eval_seed}`); }
+
+for (const run of a.runs.split(",")) {
+  const rows = readFileSync(join(a.results!, study, "runs", `${run}.jsonl`), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { step: number; fid: number; config: { name: string; block: string } });
+  const last = rows.at(-1)!;
+  if (last.step !== s.recipe.steps) throw new Error(`${run}: not finished (last row at step ${last.step})`);
+  const ck = loadCheckpoint(checkpointPath(join(a.work!, study, run), s.recipe.steps));
+  for (const seed of seeds) {
+    if (done.has(`${run}/${seed}`)) continue;
+    const fid = await openSampleFidEvaluator({ net: s.eval.net, ref: FASHION_MNIST_DIR, split: "test", numSamples: s.eval.samples, vae: packagePath(s.data.vae), sampler: s.eval.sampler, steps: s.eval.steps, seed, cfgScale: s.eval.cfg_scale });
+    try {
+      const r = await fid.evaluate(ck.state.ema, ck.config);
+      const line = JSON.stringify({ study, run, config: study === "ablation" ? last.config.block : last.config.name, step: last.step, eval_seed: seed, fid: r.fid, study_fid: last.fid, eval_samples: r.eval_samples });
+      process.stdout.write(line + "\n");
+      if (a.out) appendFileSync(a.out, line + "\n");
+    } finally {
+      await fid.net.dispose();
+    }
+  }
+}
