@@ -7,7 +7,10 @@
  * the re-evaluation is the same measurement).
  *
  *   node --import tsx scripts/study-eval-noise.ts --study scaling --runs M-1-seed0,M-2-seed0 \
- *     [--seeds 0,1,2,3] [--work out/studies] [--results docs/studies] [--out FILE.jsonl]
+ *     [--seeds 0,1,2,3] [--work out/studies] [--results docs/studies] [--out FILE.jsonl] [--longer]
+ *
+ * --longer: the runs continued by scripts/study-extend.ts instead (rows in
+ * <results>/<study>/longer/, checkpoints in <work>/<study>-longer/), at their last step.
  *
  * One JSON line per (run, seed) on stdout (and appended to --out, where a line
  * already there for that run and seed is not redone): run, config, step,
@@ -32,6 +35,7 @@ const { values: a } = parseArgs({
     work: { type: "string", default: "out/studies" },
     results: { type: "string", default: "docs/studies" },
     out: { type: "string" },
+    longer: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -46,15 +50,15 @@ const stored = JSON.parse(readFileSync(join(a.results!, study, "study.json"), "u
 checkSameSettings(join(a.results!, study), stored.settings, { ...s, weights: await studyWeights(s) });
 const seeds = a.seeds!.split(",").map(Number);
 const done = new Set<string>();
-if (a.out && existsSync(a.out)) for (const l of readFileSync(a.out, "utf8").split("\n").filter(Boolean)) { const r = JSON.parse(l) as { run: string; eval_seed: number }; done.add(`${r.run}/${r.eval_seed}`); }
+if (a.out && existsSync(a.out)) for (const l of readFileSync(a.out, "utf8").split("\n").filter(Boolean)) { const r = JSON.parse(l) as { run: string; step: number; eval_seed: number }; done.add(`${r.run}/${r.step}/${r.eval_seed}`); }
 
 for (const run of a.runs.split(",")) {
-  const rows = readFileSync(join(a.results!, study, "runs", `${run}.jsonl`), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { step: number; fid: number; config: { name: string; block: string } });
+  const rows = readFileSync(join(a.results!, study, a.longer ? "longer" : "runs", `${run}.jsonl`), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { step: number; fid: number; config: { name: string; block: string } });
   const last = rows.at(-1)!;
-  if (last.step !== s.recipe.steps) throw new Error(`${run}: not finished (last row at step ${last.step})`);
-  const ck = loadCheckpoint(checkpointPath(join(a.work!, study, run), s.recipe.steps));
+  if (!a.longer && last.step !== s.recipe.steps) throw new Error(`${run}: not finished (last row at step ${last.step})`);
+  const ck = loadCheckpoint(checkpointPath(join(a.work!, a.longer ? `${study}-longer` : study, run), last.step));
   for (const seed of seeds) {
-    if (done.has(`${run}/${seed}`)) continue;
+    if (done.has(`${run}/${last.step}/${seed}`)) continue;
     const fid = await openSampleFidEvaluator({ net: s.eval.net, ref: FASHION_MNIST_DIR, split: "test", numSamples: s.eval.samples, vae: packagePath(s.data.vae), sampler: s.eval.sampler, steps: s.eval.steps, seed, cfgScale: s.eval.cfg_scale });
     try {
       const r = await fid.evaluate(ck.state.ema, ck.config);
