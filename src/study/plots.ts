@@ -84,8 +84,8 @@ export function scalingCurveData(s: ScalingSummary): ScalingCurveDatum[] {
   );
 }
 
-function scalingCurves(s: ScalingSummary, x: Record<string, unknown>, title: string, subtitle: string[]): VegaLiteSpec {
-  const enc = sizePatchEncoding(s.configs);
+function scalingCurves(s: ScalingSummary, x: Record<string, unknown>, title: string, subtitle: string[], legendFrom: ScalingSummary = s): VegaLiteSpec {
+  const enc = sizePatchEncoding(legendFrom.configs); // colours and markers as in the main plots
   const y = { field: "fid", type: "quantitative", title: "FID-FMNIST (EMA, no guidance; lower is better)", scale: { zero: false, nice: true } };
   const seeds = Math.max(...s.configs.flatMap((c) => c.curve.map((p) => p.n)));
   return {
@@ -109,6 +109,23 @@ export function fidVsStepsSpec(s: ScalingSummary): VegaLiteSpec {
     "Scaling: FID along training, per config",
     [`${s.configs.length} configs; colour: size (width × depth), marker and dash: patch size (tokens per image)`],
   );
+}
+
+/**
+ * The continued runs (`longer/`): FID along training past the study's last step
+ * (marked), in the colours and markers of the study's own plots.
+ */
+export function fidVsStepsLongerSpec(s: ScalingSummary, study: ScalingSummary): VegaLiteSpec {
+  const studySteps = study.finalStep;
+  const spec = scalingCurves(
+    s,
+    { field: "step", type: "quantitative", title: "training step", scale: { nice: false, padding: 12 } },
+    `Scaling: ${s.configs.map((c) => c.label).join(", ")} trained on past the study's ${studySteps} steps`,
+    ["same recipe and evaluation, resumed from the study's final checkpoints (scripts/study-extend.ts); grey rule: the study's last step"],
+    study,
+  );
+  const layers = spec.layer as Record<string, unknown>[];
+  return { ...spec, layer: [{ data: { values: [{ step: studySteps }] }, mark: { type: "rule", color: "#999", strokeWidth: 1.5 }, encoding: { x: { field: "step", type: "quantitative" }, color: { value: "#999" }, detail: null, y: null } }, ...layers] };
 }
 
 /** FID against training compute Gflops × batch × step × 3, log x (paper Fig. 9). */

@@ -61,6 +61,13 @@ export interface StudyResults {
   rows: StudyRow[];
   /** The run files read (relative to `dir`). */
   files: string[];
+  /**
+   * Rows of runs continued past the study's steps (`longer/*.jsonl`, written by
+   * scripts/study-extend.ts; training studies only): the study's own evaluations, then the later ones.
+   */
+  longerRows: StudyRow[];
+  /** The `longer/` files read (relative to `dir`). */
+  longerFiles: string[];
   notes: string[];
 }
 
@@ -168,11 +175,21 @@ export function readStudyResults(resultsDir: string, study: StudyName): StudyRes
   const notes: string[] = [];
   const meta = readStudyMeta(join(dir, "study.json"));
   const runsDir = join(dir, "runs");
+  const { rows, files } = readRunFiles(dir, "runs", study);
+  const longer = study === "sampling-compute" ? { rows: [], files: [] } : readRunFiles(dir, "longer", study);
+  if (!meta) notes.push(`${study}: no study.json in ${dir}: settings, command and machine unknown`);
+  if (rows.length === 0) notes.push(`${study}: no results in ${runsDir} (no rows in runs/*.jsonl); skipped`);
+  return { study, dir, meta, rows, files, longerRows: longer.rows, longerFiles: longer.files, notes };
+}
+
+/** Every row of `<dir>/<sub>/*.jsonl` (files in name order), one row per point. */
+function readRunFiles(dir: string, sub: string, study: StudyName): { rows: StudyRow[]; files: string[] } {
+  const runsDir = join(dir, sub);
   const files = existsSync(runsDir) && statSync(runsDir).isDirectory() ? readdirSync(runsDir).filter((f) => f.endsWith(".jsonl")).sort() : [];
   const rows: StudyRow[] = [];
   const seen = new Map<string, string>();
   for (const f of files) {
-    const rel = join("runs", f);
+    const rel = join(sub, f);
     const fileRows = parseLines(readFileSync(join(runsDir, f), "utf8"), study, join(dir, rel));
     for (const { row: r, line } of fileRows) {
       const key = r.study === "sampling-compute" ? `${r.run} ${r.sampler} ${r.sampling_steps}` : `${r.run} ${r.step}`;
@@ -183,7 +200,5 @@ export function readStudyResults(resultsDir: string, study: StudyName): StudyRes
       rows.push(r);
     }
   }
-  if (!meta) notes.push(`${study}: no study.json in ${dir}: settings, command and machine unknown`);
-  if (rows.length === 0) notes.push(`${study}: no results in ${runsDir} (no rows in runs/*.jsonl); skipped`);
-  return { study, dir, meta, rows, files: files.map((f) => join("runs", f)), notes };
+  return { rows, files: files.map((f) => join(sub, f)) };
 }

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic-file.js";
 import { analyzeAblation, analyzeSampling, analyzeScaling, type AblationSummary, type ConfigSummary, type HypothesisResult, type SamplingSummary, type ScalingSummary, type StudySummary } from "./report-analysis.js";
 import { readStudyResults, STUDY_NAMES, StudyResultsError, type SamplingRow, type StudyMeta, type StudyName, type StudyResults, type TrainingRow } from "./report-rows.js";
-import { ablationSpec, fidVsComputeSpec, fidVsGflopsSpec, fidVsStepsSpec, renderVegaLite, samplingComputeSpec, type VegaLiteSpec } from "./plots.js";
+import { ablationSpec, fidVsComputeSpec, fidVsGflopsSpec, fidVsStepsLongerSpec, fidVsStepsSpec, renderVegaLite, samplingComputeSpec, type VegaLiteSpec } from "./plots.js";
 
 // The report's parts, exported for the library (src/study/index.ts) and tests.
 export { CorrelationError, mean, pearson, ranks, spearman } from "./stats.js";
@@ -94,6 +94,7 @@ const PLOT_CAPTIONS = {
   "fid-vs-steps": "FID against training steps, one line per config (the paper's Fig. 6)",
   "fid-vs-compute": "FID against training compute, Gflops × batch × steps × 3, log scale (Fig. 9)",
   "fid-vs-gflops": "final FID against forward Gflops, log scale, with the correlations (Fig. 8)",
+  "fid-vs-steps-longer": "runs continued past the study's steps: FID along training (longer/*.jsonl, scripts/study-extend.ts)",
   ablation: "FID along training per conditioning block: mean over seeds, min–max band (Fig. 5)",
   "fid-vs-sampling-compute": "FID against sampling compute, forward Gflops × sampling steps, log scale (Fig. 10)",
 } as const;
@@ -119,7 +120,7 @@ export async function studyReport(opts: StudyReportOptions = {}): Promise<StudyR
     }
     const notes = [...res.notes, ...summary.notes];
     const plots: WrittenPlot[] = [];
-    for (const [name, spec] of plotSpecs(summary)) {
+    for (const [name, spec] of plotSpecs(summary, res)) {
       const r = await renderVegaLite(spec, { scale: opts.scale, fontFile: opts.fontFile });
       notes.push(...r.warnings);
       const svg = join(res.dir, `${name}.svg`);
@@ -147,14 +148,17 @@ function summarize(r: StudyResults): StudySummary | null {
   return analyzeSampling(r.rows as SamplingRow[]);
 }
 
-/** The plots of a study: [file stem, spec]. */
-export function plotSpecs(s: StudySummary): [keyof typeof PLOT_CAPTIONS, VegaLiteSpec][] {
-  if (s.study === "scaling")
-    return [
+/** The plots of a study: [file stem, spec]; with `res`, also the continued runs of `longer/` where there are any. */
+export function plotSpecs(s: StudySummary, res?: StudyResults): [keyof typeof PLOT_CAPTIONS, VegaLiteSpec][] {
+  if (s.study === "scaling") {
+    const plots: [keyof typeof PLOT_CAPTIONS, VegaLiteSpec][] = [
       ["fid-vs-steps", fidVsStepsSpec(s)],
       ["fid-vs-compute", fidVsComputeSpec(s)],
       ["fid-vs-gflops", fidVsGflopsSpec(s)],
     ];
+    if (res?.longerRows.length) plots.push(["fid-vs-steps-longer", fidVsStepsLongerSpec(analyzeScaling(res.longerRows as TrainingRow[]), s)]);
+    return plots;
+  }
   if (s.study === "ablation") return [["ablation", ablationSpec(s)]];
   return [["fid-vs-sampling-compute", samplingComputeSpec(s)]];
 }

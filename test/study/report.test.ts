@@ -227,6 +227,28 @@ describe("dit study report on hand-made rows", () => {
   });
 });
 
+describe("runs continued past the study's steps (longer/*.jsonl, scripts/study-extend.ts)", () => {
+  it("get their own plot holding every continued row, and none without longer/", async () => {
+    const dir = copy(BASIC, "longer");
+    // M-2 continued: the study's rows, then two more evaluations (hand-made, FID falling)
+    const m2 = rawRows<TrainingRow>(dir, "scaling").filter((x) => x.run === "M-2");
+    const last = m2.reduce((a, b) => (b.step > a.step ? b : a));
+    const extra = [1, 2].map((k) => ({ ...last, step: last.step * (1 + k), fid: last.fid - 10 * k, train_compute_gflops: last.train_compute_gflops * (1 + k) }));
+    mkdirSync(join(dir, "scaling", "longer"));
+    writeFileSync(join(dir, "scaling", "longer", "M-2.jsonl"), [...m2, ...extra].map((x) => JSON.stringify(x)).join("\n") + "\n");
+    const r = await studyReport({ results: dir, study: "scaling", scale: 1 });
+    const plot = r.studies[0]!.plots.find((p) => p.name === "fid-vs-steps-longer");
+    assert.ok(plot, `plots: ${r.studies[0]!.plots.map((p) => p.name).join(", ")}`);
+    const values = (plot.spec as { data: { values: Record<string, unknown>[] } }).data.values;
+    assert.equal(values.length, m2.length + 2);
+    for (const x of [...m2, ...extra]) assert.ok(values.some((d) => d.config === "M/2" && d.step === x.step && d.fid === x.fid), `M/2 step ${x.step} in the plot`);
+    assert.match(readFileSync(join(dir, "scaling", "REPORT.md"), "utf8"), /fid-vs-steps-longer\.png/);
+    // a duplicated point in longer/ is refused like one in runs/
+    writeFileSync(join(dir, "scaling", "longer", "M-2b.jsonl"), JSON.stringify(extra[0]) + "\n");
+    await assert.rejects(studyReport({ results: dir, study: "scaling", scale: 1 }), /longer\/M-2b\.jsonl:1: run 'M-2' step \d+ is already given/);
+  });
+});
+
 describe("hypotheses flip with the data", () => {
   const scaling = () => rawRows<TrainingRow>(BASIC, "scaling");
   const ablation = () => rawRows<TrainingRow>(BASIC, "ablation");
