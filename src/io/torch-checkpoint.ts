@@ -25,9 +25,9 @@
  * against the bytes the file really holds.
  */
 import { DitError } from "../errors.js";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { crc32, inflateRawSync } from "node:zlib";
-import { defineKey, PyGlobal, SAFE_GLOBALS, unpickle, type ByteSource, type GlobalTable } from "./pickle.js";
+import { crc32 } from "node:zlib";
+import { defineKey, PyGlobal, SAFE_GLOBALS, unpickle, type GlobalTable } from "./pickle.js";
+import { checkZipCrc, FileBytes, readZipDirectory, readZipEntry, zipEntryDataOffset, type ZipEntry } from "./zip.js";
 import { ELEMENT_TYPES, type SafetensorsDType, type TorchDType } from "../runtime/dtype.js";
 import { makeArray, type StTensor } from "./safetensors.js";
 
@@ -83,226 +83,13 @@ export class TensorRef {
   }
 }
 
-// ---------------------------------------------------------------------------
-// File access by offset
-
-class FileBytes {
-  readonly fd: number;
-  readonly size: number;
-  constructor(readonly path: string) {
-    try {
-      this.fd = openSync(path, "r");
-    } catch (e) {
-      throw new TorchCheckpointError(path, `cannot open: ${(e as Error).message}`);
-    }
-    this.size = fstatSync(this.fd).size;
-  }
-
-  /** Exactly `n` bytes at `offset`, read in chunks; `what` names them in the error on a short read. */
-  read(offset: number, n: number, what: string): Uint8Array {
-    if (offset < 0 || offset + n > this.size) {
-      throw new TorchCheckpointError(this.path, `${what} lies beyond the end of the file (needs bytes ${offset}–${offset + n}, file is ${this.size} bytes; truncated?)`);
-    }
-    const out = new Uint8Array(n);
-    const CHUNK = 1 << 30;
-    let done = 0;
-    while (done < n) {
-      const r = readSync(this.fd, out, done, Math.min(CHUNK, n - done), offset + done);
-      if (r === 0) throw new TorchCheckpointError(this.path, `unexpected end of file reading ${what}`);
-      done += r;
-    }
-    return out;
-  }
-
-  /** A windowed ByteSource over [start, end) for the unpickler. */
-  source(start = 0, end = this.size): ByteSource {
-    const WINDOW = 1 << 20;
-    let winStart = 0;
-    let win: Uint8Array = new Uint8Array(0);
-    return {
-      length: end - start,
-      bytes: (offset, n) => {
-        const a = start + offset;
-        const len = Math.max(0, Math.min(n, end - a));
-        if (a >= winStart && a + len <= winStart + win.length) return win.subarray(a - winStart, a - winStart + len);
-        winStart = a;
-        win = this.read(a, Math.min(Math.max(len, WINDOW), end - a), "pickle data");
-        return win.subarray(0, len);
-      },
-      at: (offset) => {
-        const a = start + offset;
-        if (a >= end) return -1;
-        if (a < winStart || a >= winStart + win.length) {
-          winStart = a;
-          win = this.read(a, Math.min(WINDOW, end - a), "pickle data");
-        }
-        return win[a - winStart]!;
-      },
-    };
-  }
-
-  close(): void {
-    closeSync(this.fd);
-  }
+/** A file read by offset whose refusals are TorchCheckpointErrors. */
+function openFile(path: string): FileBytes {
+  return new FileBytes(path, (p, message) => new TorchCheckpointError(p, message));
 }
 
-// ---------------------------------------------------------------------------
-// Zip archives (stored entries; zip64)
-
-interface ZipEntry {
-  name: string;
-  /** CRC-32 of the (uncompressed) data, from the central directory. */
-  crc: number;
-  method: number;
-  flags: number;
-  compressedSize: number;
-  size: number;
-  localOffset: number;
-}
-
-function u64(dv: DataView, off: number, path: string, what: string): number {
-  if (off + 8 > dv.byteLength) throw new TorchCheckpointError(path, `${what} is cut short (corrupt zip)`);
-  const v = dv.getBigUint64(off, true);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new TorchCheckpointError(path, `${what} ${v} is too large (corrupt zip)`);
-  return Number(v);
-}
-
-/**
- * A record name that stays inside the archive: relative, '/'-separated, no '.' / '..' / empty
- * components, no backslash or control characters (torch never writes such names; an archive
- * that has them is hostile or corrupt).
- */
-function safeRecordName(name: string): boolean {
-  if (name.length === 0 || name.startsWith("/") || /^[a-zA-Z]:/.test(name)) return false;
-  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) < 0x20 || name[i] === "\\") return false;
-  return name.split("/").every((c, i, all) => (c !== "" || i === all.length - 1) && c !== "." && c !== "..");
-}
-
-function readZipDirectory(f: FileBytes): Map<string, ZipEntry> {
-  const bad = (msg: string): never => {
-    throw new TorchCheckpointError(f.path, msg);
-  };
-  const tailLen = Math.min(f.size, 22 + 65535);
-  const tail = f.read(f.size - tailLen, tailLen, "zip end-of-central-directory record");
-  const tdv = new DataView(tail.buffer, tail.byteOffset, tail.length);
-  let eocd = -1;
-  for (let i = tail.length - 22; i >= 0; i--) {
-    if (tdv.getUint32(i, true) === 0x06054b50) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) bad("zip end-of-central-directory record not found (truncated, or not a zip archive)");
-  let count = tdv.getUint16(eocd + 10, true);
-  let cdSize = tdv.getUint32(eocd + 12, true);
-  let cdOffset = tdv.getUint32(eocd + 16, true);
-  const eocdAbs = f.size - tailLen + eocd;
-  if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
-    // zip64: a locator right before the EOCD record points at the zip64 EOCD record.
-    if (eocdAbs < 20) bad("zip64 end-of-central-directory locator missing (truncated?)");
-    const loc = f.read(eocdAbs - 20, 20, "zip64 end-of-central-directory locator");
-    const ldv = new DataView(loc.buffer);
-    if (ldv.getUint32(0, true) !== 0x07064b50) bad("zip64 end-of-central-directory locator missing (corrupt zip)");
-    const recOff = u64(ldv, 8, f.path, "zip64 end-of-central-directory offset");
-    const rec = f.read(recOff, 56, "zip64 end-of-central-directory record");
-    const rdv = new DataView(rec.buffer);
-    if (rdv.getUint32(0, true) !== 0x06064b50) bad(`no zip64 end-of-central-directory record at byte ${recOff} (corrupt zip)`);
-    count = u64(rdv, 32, f.path, "zip64 record count");
-    cdSize = u64(rdv, 40, f.path, "zip64 central directory size");
-    cdOffset = u64(rdv, 48, f.path, "zip64 central directory offset");
-  }
-  const cd = f.read(cdOffset, cdSize, "zip central directory");
-  const dv = new DataView(cd.buffer);
-  const entries = new Map<string, ZipEntry>();
-  let p = 0;
-  for (let i = 0; i < count; i++) {
-    if (p + 46 > cd.length || dv.getUint32(p, true) !== 0x02014b50) bad(`zip central directory entry ${i} is corrupt`);
-    const flags = dv.getUint16(p + 8, true);
-    const method = dv.getUint16(p + 10, true);
-    const crc = dv.getUint32(p + 16, true);
-    let compressedSize = dv.getUint32(p + 20, true);
-    let size = dv.getUint32(p + 24, true);
-    const nameLen = dv.getUint16(p + 28, true);
-    const extraLen = dv.getUint16(p + 30, true);
-    const commentLen = dv.getUint16(p + 32, true);
-    let localOffset = dv.getUint32(p + 42, true);
-    if (p + 46 + nameLen + extraLen + commentLen > cd.length) bad(`zip central directory entry ${i} runs past the end of the central directory (corrupt zip)`);
-    const name = Buffer.from(cd.subarray(p + 46, p + 46 + nameLen)).toString("utf8");
-    if (!safeRecordName(name)) bad(`zip record name '${name.slice(0, 80)}' escapes the archive (absolute, '..', or odd characters); refusing the file`);
-    if (entries.has(name)) bad(`zip archive has two records named '${name.slice(0, 80)}' (ambiguous; corrupt or hostile zip)`);
-    // zip64 extended information: the 0xffffffff fields, in order.
-    let e = p + 46 + nameLen;
-    const extraEnd = e + extraLen;
-    while (e + 4 <= extraEnd) {
-      const id = dv.getUint16(e, true);
-      const len = dv.getUint16(e + 2, true);
-      if (id === 0x0001) {
-        let q = e + 4;
-        const what = `zip64 field of record '${name.slice(0, 80)}'`;
-        if (size === 0xffffffff) {
-          size = u64(dv, q, f.path, what);
-          q += 8;
-        }
-        if (compressedSize === 0xffffffff) {
-          compressedSize = u64(dv, q, f.path, what);
-          q += 8;
-        }
-        if (localOffset === 0xffffffff) localOffset = u64(dv, q, f.path, what);
-      }
-      e += 4 + len;
-    }
-    if (method === 0 && size !== compressedSize) bad(`stored zip record '${name.slice(0, 80)}' declares ${size} bytes but holds ${compressedSize} (corrupt zip)`);
-    entries.set(name, { name, crc, method, flags, compressedSize, size, localOffset });
-    p = extraEnd + commentLen;
-  }
-  return entries;
-}
-
-/** Absolute offset of an entry's data (the local header's extra field differs from the central one). */
-function entryDataOffset(f: FileBytes, e: ZipEntry): number {
-  const h = f.read(e.localOffset, 30, `zip local header of '${e.name}'`);
-  const dv = new DataView(h.buffer);
-  if (dv.getUint32(0, true) !== 0x04034b50) throw new TorchCheckpointError(f.path, `zip local header of '${e.name}' is corrupt`);
-  const start = e.localOffset + 30 + dv.getUint16(26, true) + dv.getUint16(28, true);
-  if (start + e.compressedSize > f.size) {
-    throw new TorchCheckpointError(f.path, `zip entry '${e.name}' ends at byte ${start + e.compressedSize}, past the end of the file (${f.size} bytes; truncated?)`);
-  }
-  if (e.flags & 1) throw new TorchCheckpointError(f.path, `zip entry '${e.name}' is encrypted`);
-  if (e.method !== 0 && e.method !== 8) throw new TorchCheckpointError(f.path, `zip entry '${e.name}' uses compression method ${e.method} (expected stored)`);
-  return start;
-}
-
-/** Deflate cannot do better than about 1032:1; a record declaring more is lying. */
-const MAX_DEFLATE_RATIO = 1032;
-
-function checkCrc(f: FileBytes, e: ZipEntry, computed: number): void {
-  if (computed >>> 0 !== e.crc >>> 0) {
-    const hex = (x: number) => "0x" + (x >>> 0).toString(16).padStart(8, "0");
-    throw new TorchCheckpointError(
-      f.path,
-      `${e.name}: CRC-32 mismatch (stored ${hex(e.crc)}, computed ${hex(computed)}) — the file is corrupt (verifyCrc: false loads it anyway)`,
-    );
-  }
-}
-
-function readEntry(f: FileBytes, e: ZipEntry, verifyCrc: boolean): Uint8Array {
-  const start = entryDataOffset(f, e);
-  const raw = f.read(start, e.compressedSize, `zip entry '${e.name}'`);
-  let out = raw;
-  if (e.method !== 0) {
-    if (e.size > Math.max(1024, e.compressedSize * MAX_DEFLATE_RATIO)) {
-      throw new TorchCheckpointError(f.path, `zip entry '${e.name}' declares ${e.size} bytes from ${e.compressedSize} compressed (impossible for deflate; corrupt zip)`);
-    }
-    try {
-      out = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
-    } catch (err) {
-      throw new TorchCheckpointError(f.path, `zip entry '${e.name}' does not inflate to its declared ${e.size} bytes (${(err as Error).message})`);
-    }
-    if (out.length !== e.size) throw new TorchCheckpointError(f.path, `zip entry '${e.name}' inflates to ${out.length} bytes, expected ${e.size}`);
-  }
-  if (verifyCrc) checkCrc(f, e, crc32(out));
-  return out;
-}
+/** A CRC-32 mismatch says how to load the file anyway. */
+const CRC_HINT = "verifyCrc: false loads it anyway";
 
 // ---------------------------------------------------------------------------
 // Allow-listed torch globals
@@ -497,7 +284,7 @@ function openAs(f: FileBytes, format: "zip" | "legacy", root: unknown, loc: Stor
       const CHUNK = 1 << 26;
       for (let o = 0; o < r.bytes; o += CHUNK) crc = crc32(f.read(r.offset + o, Math.min(CHUNK, r.bytes - o), `zip record '${e.name}'`), crc);
     }
-    checkCrc(f, e, crc);
+    checkZipCrc(f, e, crc, CRC_HINT);
     verified.add(e);
   };
   const readTensor = (t: TensorRef): StTensor => {
@@ -620,11 +407,11 @@ function openZip(f: FileBytes, verifyCrc: boolean): TorchCheckpoint {
   let byteSwap = false;
   const order = entries.get(`${prefix}byteorder`);
   if (order) {
-    const s = Buffer.from(readEntry(f, order, verifyCrc)).toString("latin1").trim();
+    const s = Buffer.from(readZipEntry(f, order, { verifyCrc, crcHint: CRC_HINT })).toString("latin1").trim();
     if (s !== "little" && s !== "big") throw new TorchCheckpointError(f.path, `'${prefix}byteorder' says '${s}' (expected little or big)`);
     byteSwap = s === "big";
   }
-  const pkl = readEntry(f, entries.get(pkls[0]!)!, verifyCrc);
+  const pkl = readZipEntry(f, entries.get(pkls[0]!)!, { verifyCrc, crcHint: CRC_HINT });
   const { load } = makePersistentLoad(false);
   const source = `${f.path} (${pkls[0]})`;
   const root = unpickle(pkl, { source, globals: TORCH_GLOBALS, persistentLoad: load }).value;
@@ -640,7 +427,7 @@ function openZip(f: FileBytes, verifyCrc: boolean): TorchCheckpoint {
       if (e.method !== 0) throw new TorchCheckpointError(f.path, `storage record '${name}' is compressed (expected stored)`);
       const need = s.numel * dtypeRow(s.dtype).bytes;
       if (e.size < need) throw new TorchCheckpointError(f.path, `storage record '${name}' has ${e.size} bytes, expected ${need} (${s.numel} × ${s.dtype})`);
-      const r: LocatedStorage = { offset: entryDataOffset(f, e), bytes: e.size, record: verifyCrc ? e : undefined };
+      const r: LocatedStorage = { offset: zipEntryDataOffset(f, e), bytes: e.size, record: verifyCrc ? e : undefined };
       located.set(s.key, r);
       return r;
     },
@@ -690,7 +477,7 @@ function openLegacy(f: FileBytes): TorchCheckpoint {
 
 /** Open a torch.save file: parses the object tree; tensor data is read (and its CRC-32 checked) on demand. */
 export function openTorchCheckpoint(path: string, opts: TorchLoadOptions = {}): TorchCheckpoint {
-  const f = new FileBytes(path);
+  const f = openFile(path);
   try {
     if (f.size < 4) throw new TorchCheckpointError(path, `file is ${f.size} bytes (empty or truncated; expected a zip archive or a pickle)`);
     const head = f.read(0, Math.min(f.size, 512), "file header");
