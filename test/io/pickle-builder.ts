@@ -1,10 +1,11 @@
 /**
  * A tiny pickle opcode builder for tests (hand-built, hostile pickles without Python), a walker
- * that finds opcode boundaries, and a minimal zip reader/writer for building `.pt` archives that
- * lie. Used by test/io/pickle-attacks.test.ts and the torch fuzz targets (test/fuzz/targets/pt-*.ts,
- * pickle.ts).
+ * that finds opcode boundaries, and a minimal zip writer (and a reader over src/io/zip.ts) for
+ * building `.pt` archives that lie. Used by test/io/pickle-attacks.test.ts and the torch fuzz
+ * targets (test/fuzz/targets/pt-*.ts, pickle.ts).
  */
 import { crc32, deflateRawSync } from "node:zlib";
+import { readZipDirectory, readZipEnd, zipEntryDataOffset, type ZipSource } from "../../src/io/zip.js";
 
 /** Opcode bytes (Python's pickle.py names). */
 export const OP = {
@@ -223,62 +224,36 @@ export function buildZip(records: ZipRecord[]): { bytes: Uint8Array; layout: Zip
   return { bytes: new Uint8Array(Buffer.concat(chunks)), layout };
 }
 
+/** An archive in memory, read through the project's zip reader (src/io/zip.ts). */
+class MemoryZip implements ZipSource {
+  readonly path = "parseZip";
+  readonly size: number;
+  constructor(private readonly bytes: Uint8Array) {
+    this.size = bytes.length;
+  }
+  read(offset: number, n: number, what: string): Uint8Array {
+    if (offset < 0 || offset + n > this.size) throw this.error(`${what} lies beyond the end (bytes ${offset}–${offset + n} of ${this.size})`);
+    return this.bytes.subarray(offset, offset + n);
+  }
+  error(message: string): Error {
+    return new Error(`parseZip: ${message}`);
+  }
+}
+
 /**
- * Read a well-formed archive's records (stored or deflated; no zip64) and its layout. For seeds
- * only: throws on anything unexpected.
+ * Read a well-formed archive's records (stored or deflated, zip64 too; `data` as stored, i.e.
+ * still deflated for method 8) and its layout, with the project's own zip reader. For seeds
+ * only: throws on anything the reader refuses (unsafe or duplicate names, offsets past the end).
  */
 export function parseZip(bytes: Uint8Array): { records: (ZipRecord & { method: number })[]; layout: ZipLayout } {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let eocd = -1;
-  for (let i = b.length - 22; i >= 0; i--) {
-    if (b.readUInt32LE(i) === 0x06054b50) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) throw new Error("parseZip: no EOCD");
-  let count = b.readUInt16LE(eocd + 10);
-  let cdStart = b.readUInt32LE(eocd + 16);
-  if (count === 0xffff || cdStart === 0xffffffff) {
-    const rec = Number(b.readBigUInt64LE(eocd - 20 + 8));
-    count = Number(b.readBigUInt64LE(rec + 32));
-    cdStart = Number(b.readBigUInt64LE(rec + 48));
-  }
+  const src = new MemoryZip(bytes);
+  const end = readZipEnd(src);
   const records: (ZipRecord & { method: number })[] = [];
-  const layout: ZipLayout = { records: [], cdStart, eocd };
-  let p = cdStart;
-  for (let i = 0; i < count; i++) {
-    if (b.readUInt32LE(p) !== 0x02014b50) throw new Error("parseZip: bad central entry");
-    const method = b.readUInt16LE(p + 10);
-    let csize = b.readUInt32LE(p + 20);
-    let size = b.readUInt32LE(p + 24);
-    const nl = b.readUInt16LE(p + 28);
-    const xl = b.readUInt16LE(p + 30);
-    const cl = b.readUInt16LE(p + 32);
-    let local = b.readUInt32LE(p + 42);
-    const name = b.subarray(p + 46, p + 46 + nl).toString("utf8");
-    let e = p + 46 + nl;
-    while (e + 4 <= p + 46 + nl + xl) {
-      const id = b.readUInt16LE(e);
-      const len = b.readUInt16LE(e + 2);
-      if (id === 1) {
-        let q = e + 4;
-        if (size === 0xffffffff) {
-          size = Number(b.readBigUInt64LE(q));
-          q += 8;
-        }
-        if (csize === 0xffffffff) {
-          csize = Number(b.readBigUInt64LE(q));
-          q += 8;
-        }
-        if (local === 0xffffffff) local = Number(b.readBigUInt64LE(q));
-      }
-      e += 4 + len;
-    }
-    const start = local + 30 + b.readUInt16LE(local + 26) + b.readUInt16LE(local + 28);
-    records.push({ name, data: new Uint8Array(b.subarray(start, start + csize)), method });
-    layout.records.push({ name, local, start, end: start + csize, central: p });
-    p = e + cl;
+  const layout: ZipLayout = { records: [], cdStart: end.cdOffset, eocd: end.eocdOffset };
+  for (const e of readZipDirectory(src).values()) {
+    const start = zipEntryDataOffset(src, e);
+    records.push({ name: e.name, data: bytes.slice(start, start + e.compressedSize), method: e.method });
+    layout.records.push({ name: e.name, local: e.localOffset, start, end: start + e.compressedSize, central: e.centralOffset });
   }
   return { records, layout };
 }
