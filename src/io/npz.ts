@@ -5,12 +5,13 @@
  *
  * Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
  * (version 1.0: magic "\x93NUMPY", header dict padded to a multiple of 64 bytes).
- * The zip is written with STORED members (no compression), as `np.savez`.
+ * The zip is written with STORED members (no compression), as `np.savez`; read with STORED or
+ * DEFLATE members (`np.savez_compressed`) through ./zip.ts.
  */
 import { DitError } from "../errors.js";
-import { readFileSync } from "node:fs";
 import { crc32 } from "node:zlib";
 import { writeFileAtomic } from "./atomic-file.js";
+import { FileBytes, readZipDirectory, readZipEntry } from "./zip.js";
 
 /** Element types this module writes and reads. */
 export type NpyDType = "uint8" | "int32" | "int64" | "float32" | "float64";
@@ -63,18 +64,24 @@ export function encodeNpy(a: NpyArray): Uint8Array {
 export function decodeNpy(bytes: Uint8Array, where = "npy"): NpyArray {
   if (bytes.length < 10 || bytes[0] !== 0x93 || Buffer.from(bytes.subarray(1, 6)).toString("latin1") !== "NUMPY") throw new NpzError(where, "not a .npy array (bad magic)");
   const major = bytes[6]!;
+  if (major < 1 || major > 3) throw new NpzError(where, `.npy format version ${major}.${bytes[7]!} is not supported (expected 1.0, 2.0 or 3.0)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (major > 1 && bytes.length < 12) throw new NpzError(where, "truncated header");
   const [hlen, start] = major === 1 ? [dv.getUint16(8, true), 10] : [dv.getUint32(8, true), 12];
   if (start + hlen > bytes.length) throw new NpzError(where, "truncated header");
-  const header = Buffer.from(bytes.subarray(start, start + hlen)).toString("latin1");
+  const header = Buffer.from(bytes.subarray(start, start + hlen)).toString(major === 3 ? "utf8" : "latin1");
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (!descr || !fortran || shapeText === undefined) throw new NpzError(where, `unreadable header ${JSON.stringify(header.trim())}`);
+  const shown = () => JSON.stringify(header.trim().slice(0, 200)) + (header.trim().length > 200 ? "…" : "");
+  if (!descr || !fortran || shapeText === undefined) throw new NpzError(where, `unreadable header ${shown()}`);
   if (fortran === "True") throw new NpzError(where, "Fortran-order arrays are not supported");
   const dtype = (Object.keys(DESCR) as NpyDType[]).find((d) => DESCR[d] === descr || (d === "uint8" && descr === "<u1"));
-  if (!dtype) throw new NpzError(where, `dtype '${descr}' is not supported (${Object.values(DESCR).join(", ")})`);
-  const shape = shapeText.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
+  if (!dtype) throw new NpzError(where, `dtype '${descr.slice(0, 40)}' is not supported (${Object.values(DESCR).join(", ")})`);
+  const dims = shapeText.trim() === "" ? [] : shapeText.split(",").map((s) => s.trim()); // "()": a scalar
+  if (dims.length > 1 && dims.at(-1) === "") dims.pop(); // "(3,)"
+  if (!dims.every((d) => /^\d{1,15}$/.test(d))) throw new NpzError(where, `shape (${shapeText.slice(0, 80)}) is not a tuple of non-negative integers`);
+  const shape = dims.map(Number);
   const n = shape.reduce((x, y) => x * y, 1);
   const off = start + hlen;
   if (bytes.length - off !== n * BYTES[dtype]) throw new NpzError(where, `${bytes.length - off} data bytes for ${dtype}[${shape}] (expected ${n * BYTES[dtype]})`);
@@ -148,38 +155,24 @@ export function writeNpy(path: string, a: NpyArray): void {
 }
 
 
-/** Read an `.npz` of STORED members (what writeNpz and np.savez write) → name (without ".npy") → array. */
+/**
+ * Read an `.npz` (what writeNpz, np.savez and np.savez_compressed write) → name (without ".npy") →
+ * array. Members are read by offset through the shared zip reader (./zip.ts): zip64, stored and
+ * deflated members, CRC-32 checked; names that escape the archive and duplicate names ("a.npy"
+ * twice, or "a" and "a.npy") are refused. Every refusal is an NpzError naming the file (and the
+ * member, where one is at fault).
+ */
 export function readNpz(path: string): Map<string, NpyArray> {
-  const buf = readFileSync(path);
-  const out = new Map<string, NpyArray>();
-  let eocd = -1;
-  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 0xffff); i--) {
-    if (buf.readUInt32LE(i) === 0x06054b50) {
-      eocd = i;
-      break;
+  const f = new FileBytes(path, (p, message) => new NpzError(p, message));
+  try {
+    const out = new Map<string, NpyArray>();
+    for (const e of readZipDirectory(f).values()) {
+      const key = e.name.replace(/\.npy$/, "");
+      if (out.has(key)) throw new NpzError(path, `two members give the array '${key.slice(0, 80)}' ('${key.slice(0, 80)}' and '${key.slice(0, 80)}.npy'; ambiguous)`);
+      out.set(key, decodeNpy(readZipEntry(f, e), `${path}: ${e.name}`));
     }
+    return out;
+  } finally {
+    f.close();
   }
-  if (eocd < 0) throw new NpzError(path, "not a zip archive (no end-of-central-directory record)");
-  const count = buf.readUInt16LE(eocd + 10);
-  let p = buf.readUInt32LE(eocd + 16);
-  for (let k = 0; k < count; k++) {
-    if (p + 46 > buf.length || buf.readUInt32LE(p) !== 0x02014b50) throw new NpzError(path, "corrupt central directory");
-    const method = buf.readUInt16LE(p + 10);
-    const crc = buf.readUInt32LE(p + 16);
-    const size = buf.readUInt32LE(p + 20);
-    const nameLen = buf.readUInt16LE(p + 28);
-    const extraLen = buf.readUInt16LE(p + 30);
-    const commentLen = buf.readUInt16LE(p + 32);
-    const local = buf.readUInt32LE(p + 42);
-    const name = buf.subarray(p + 46, p + 46 + nameLen).toString("utf8");
-    p += 46 + nameLen + extraLen + commentLen;
-    if (method !== 0) throw new NpzError(path, `member '${name}' is compressed (method ${method}); only STORED members are read`);
-    if (buf.readUInt32LE(local) !== 0x04034b50) throw new NpzError(path, `member '${name}': bad local header`);
-    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
-    if (start + size > buf.length) throw new NpzError(path, `member '${name}' is truncated`);
-    const data = buf.subarray(start, start + size);
-    if (crc32(data) !== crc) throw new NpzError(path, `member '${name}': CRC mismatch (corrupt file)`);
-    out.set(name.replace(/\.npy$/, ""), decodeNpy(data, `${path}:${name}`));
-  }
-  return out;
 }
