@@ -284,7 +284,11 @@ export function readZipEntry(f: ZipSource, e: ZipEntry, opts: ReadZipEntryOption
       throw f.error(`zip entry '${e.name}' declares ${e.size} bytes from ${e.compressedSize} compressed (impossible for deflate; corrupt zip)`);
     }
     try {
-      out = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
+      // One output chunk for a small entry (zlib's default is a 16 KiB chunk per call, however small the
+      // entry: 5000 members of 100 bytes would allocate 80 MB); big entries keep 16 KiB chunks, so what is
+      // allocated follows the bytes that really inflate, never the size the directory declares.
+      const chunkSize = Math.min(Math.max(64, e.size + 1), 16384);
+      out = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size), chunkSize });
     } catch (err) {
       throw f.error(`zip entry '${e.name}' does not inflate to its declared ${e.size} bytes (${(err as Error).message})`);
     }
