@@ -2,7 +2,7 @@
  * readNpz through the shared zip reader (src/io/zip.ts): stored and deflated members
  * (np.savez_compressed), zip64, and hostile archives (CRC mismatch, names that escape, duplicate
  * names, truncation, headers that lie) refused with an NpzError naming the file and member.
- * Archives are hand-built here (node:zlib, test/io/pickle-builder.ts's buildZip); a cross-check
+ * Archives are hand-built here (test/io/pickle-builder.ts's buildZip and buildZip64); a cross-check
  * with real numpy runs where /usr/bin/python3 has it (skipped, with the reason, where not).
  */
 import assert from "node:assert/strict";
@@ -10,10 +10,9 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
 import { after, describe, it } from "node:test";
 import { decodeNpy, NpzError, readNpz, writeNpz } from "../../src/io/npz.js";
-import { buildZip, type ZipRecord } from "./pickle-builder.js";
+import { buildZip, buildZip64, type ZipRecord } from "./pickle-builder.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "dit-npz-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -67,65 +66,6 @@ function checkAB(m: Map<string, { dtype: string; shape: number[]; data: ArrayLik
   assert.deepEqual([...(m.get("b")!.data as BigInt64Array)], [7n, -9n]);
 }
 
-/** A zip64 archive of stored members: every central size/offset 0xffffffff, zip64 EOCD record and locator. */
-function zip64(records: { name: string; data: Uint8Array }[]): Uint8Array {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let pos = 0;
-  for (const r of records) {
-    const name = Buffer.from(r.name);
-    const crc = crc32(r.data);
-    const h = Buffer.alloc(30 + name.length);
-    h.writeUInt32LE(0x04034b50, 0);
-    h.writeUInt16LE(45, 4);
-    h.writeUInt32LE(crc, 14);
-    h.writeUInt32LE(r.data.length, 18);
-    h.writeUInt32LE(r.data.length, 22);
-    h.writeUInt16LE(name.length, 26);
-    name.copy(h, 30);
-    const c = Buffer.alloc(46 + name.length + 28);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt16LE(45, 4);
-    c.writeUInt16LE(45, 6);
-    c.writeUInt32LE(crc, 16);
-    c.writeUInt32LE(0xffffffff, 20);
-    c.writeUInt32LE(0xffffffff, 24);
-    c.writeUInt16LE(name.length, 28);
-    c.writeUInt16LE(28, 30);
-    c.writeUInt32LE(0xffffffff, 42);
-    name.copy(c, 46);
-    const x = 46 + name.length;
-    c.writeUInt16LE(1, x);
-    c.writeUInt16LE(24, x + 2);
-    c.writeBigUInt64LE(BigInt(r.data.length), x + 4); // size
-    c.writeBigUInt64LE(BigInt(r.data.length), x + 12); // compressed size
-    c.writeBigUInt64LE(BigInt(pos), x + 20); // local header offset
-    parts.push(h, Buffer.from(r.data));
-    central.push(c);
-    pos += h.length + r.data.length;
-  }
-  const cdStart = pos;
-  const cdSize = central.reduce((s, c) => s + c.length, 0);
-  const rec = Buffer.alloc(56);
-  rec.writeUInt32LE(0x06064b50, 0);
-  rec.writeBigUInt64LE(44n, 4);
-  rec.writeBigUInt64LE(BigInt(records.length), 24);
-  rec.writeBigUInt64LE(BigInt(records.length), 32);
-  rec.writeBigUInt64LE(BigInt(cdSize), 40);
-  rec.writeBigUInt64LE(BigInt(cdStart), 48);
-  const loc = Buffer.alloc(20);
-  loc.writeUInt32LE(0x07064b50, 0);
-  loc.writeBigUInt64LE(BigInt(cdStart + cdSize), 8);
-  loc.writeUInt32LE(1, 16);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(0xffff, 8);
-  end.writeUInt16LE(0xffff, 10);
-  end.writeUInt32LE(0xffffffff, 12);
-  end.writeUInt32LE(0xffffffff, 16);
-  return new Uint8Array(Buffer.concat([...parts, ...central, rec, loc, end]));
-}
-
 describe("readNpz", () => {
   it("reads stored members (np.savez layout)", () => {
     checkAB(readNpz(file(buildZip([{ name: "a.npy", data: A }, { name: "b.npy", data: B }]).bytes)));
@@ -137,7 +77,7 @@ describe("readNpz", () => {
   });
 
   it("reads a zip64 archive (zip64 end record, sizes and offsets in the zip64 extra field)", () => {
-    checkAB(readNpz(file(zip64([{ name: "a.npy", data: A }, { name: "b.npy", data: B }]))));
+    checkAB(readNpz(file(buildZip64([{ name: "a.npy", data: A }, { name: "b.npy", data: B }]))));
   });
 
   it("reads what writeNpz writes", () => {

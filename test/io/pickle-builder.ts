@@ -224,6 +224,65 @@ export function buildZip(records: ZipRecord[]): { bytes: Uint8Array; layout: Zip
   return { bytes: new Uint8Array(Buffer.concat(chunks)), layout };
 }
 
+/** A zip64 archive of stored members: every central size/offset 0xffffffff, zip64 EOCD record and locator. */
+export function buildZip64(records: { name: string; data: Uint8Array }[]): Uint8Array {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let pos = 0;
+  for (const r of records) {
+    const name = Buffer.from(r.name);
+    const crc = crc32(r.data);
+    const h = Buffer.alloc(30 + name.length);
+    h.writeUInt32LE(0x04034b50, 0);
+    h.writeUInt16LE(45, 4);
+    h.writeUInt32LE(crc, 14);
+    h.writeUInt32LE(r.data.length, 18);
+    h.writeUInt32LE(r.data.length, 22);
+    h.writeUInt16LE(name.length, 26);
+    name.copy(h, 30);
+    const c = Buffer.alloc(46 + name.length + 28);
+    c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt16LE(45, 4);
+    c.writeUInt16LE(45, 6);
+    c.writeUInt32LE(crc, 16);
+    c.writeUInt32LE(0xffffffff, 20);
+    c.writeUInt32LE(0xffffffff, 24);
+    c.writeUInt16LE(name.length, 28);
+    c.writeUInt16LE(28, 30);
+    c.writeUInt32LE(0xffffffff, 42);
+    name.copy(c, 46);
+    const x = 46 + name.length;
+    c.writeUInt16LE(1, x);
+    c.writeUInt16LE(24, x + 2);
+    c.writeBigUInt64LE(BigInt(r.data.length), x + 4); // size
+    c.writeBigUInt64LE(BigInt(r.data.length), x + 12); // compressed size
+    c.writeBigUInt64LE(BigInt(pos), x + 20); // local header offset
+    parts.push(h, Buffer.from(r.data));
+    central.push(c);
+    pos += h.length + r.data.length;
+  }
+  const cdStart = pos;
+  const cdSize = central.reduce((s, c) => s + c.length, 0);
+  const rec = Buffer.alloc(56);
+  rec.writeUInt32LE(0x06064b50, 0);
+  rec.writeBigUInt64LE(44n, 4);
+  rec.writeBigUInt64LE(BigInt(records.length), 24);
+  rec.writeBigUInt64LE(BigInt(records.length), 32);
+  rec.writeBigUInt64LE(BigInt(cdSize), 40);
+  rec.writeBigUInt64LE(BigInt(cdStart), 48);
+  const loc = Buffer.alloc(20);
+  loc.writeUInt32LE(0x07064b50, 0);
+  loc.writeBigUInt64LE(BigInt(cdStart + cdSize), 8);
+  loc.writeUInt32LE(1, 16);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(0xffff, 8);
+  end.writeUInt16LE(0xffff, 10);
+  end.writeUInt32LE(0xffffffff, 12);
+  end.writeUInt32LE(0xffffffff, 16);
+  return new Uint8Array(Buffer.concat([...parts, ...central, rec, loc, end]));
+}
+
 /** An archive in memory, read through the project's zip reader (src/io/zip.ts). */
 class MemoryZip implements ZipSource {
   readonly path = "parseZip";
