@@ -134,6 +134,26 @@ describe("the page in headless Chromium", { skip: noChromium, timeout: 600_000 }
           const same = relErr(q.latents, r.latents);
           t.diagnostic(`previews: false: latents ${same.toExponential(2)} rel. L2 from the run with previews, ${q.wallMs.toFixed(0)} ms vs ${r.wallMs.toFixed(0)} ms`);
           assert.ok(same <= 1e-6, `sampling without previews changed the latents by ${same} relative L2`);
+
+          // Cancel: a long sample, stopped with the page's button once it has started stepping
+          await b.page.evaluate(() => {
+            const g = globalThis as unknown as { dit: { sample(o: unknown): Promise<unknown> }; cancelOutcome?: Promise<string> };
+            g.cancelOutcome = g.dit.sample({ classId: 1, cfgScale: 1, sampler: "ddim", steps: 250, seed: 9, numImages: 8 }).then(
+              () => "finished",
+              (e: unknown) => `rejected: ${e instanceof Error ? e.name + " " + e.message : String(e)}`,
+            );
+          });
+          await b.page.waitForFunction(() => /^step \d+\/250/.test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string } | null } }).document.getElementById("stepinfo")?.textContent ?? ""), undefined, { timeout: 60_000 });
+          await b.page.click("#cancel");
+          const outcome = await b.page.evaluate(() => (globalThis as unknown as { cancelOutcome: Promise<string> }).cancelOutcome);
+          const info = await b.page.textContent("#stepinfo");
+          t.diagnostic(`cancel: ${outcome}; #stepinfo "${info}"`);
+          assert.match(outcome, /^rejected: AbortError/, "a cancelled sample must reject with an AbortError");
+          assert.equal(info, "cancelled");
+          assert.equal(await b.page.isDisabled("#cancel"), true, "the Cancel button stays enabled after cancelling");
+          // and the page samples again afterwards, the same latents as before
+          const again = await samplePage(b.page, { ...OPTS, previews: false });
+          assert.ok(relErr(again.latents, r.latents) <= 1e-6, "after a cancel the next sample differs");
         }
 
         const shot = join(work, `page-${backend}.png`);
