@@ -12,7 +12,7 @@
  * without a WebGPU adapter the WebGPU case is skipped with the reason.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -76,10 +76,11 @@ describe("the page in headless Chromium", { skip: noChromium, timeout: 600_000 }
   let server: StaticServer;
   let node: SampleResult;
   let work: string;
+  let site: string;
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), "dit-web-test-"));
-    const site = ensureSite();
+    site = ensureSite();
     server = await serveStatic(site);
     node = await sample({ model: BUNDLED_MODEL_DIR, classes: [OPTS.classId], numSamples: OPTS.numImages, seed: OPTS.seed, sampler: OPTS.sampler, numSamplingSteps: OPTS.steps, cfgScale: OPTS.cfgScale });
   });
@@ -154,6 +155,21 @@ describe("the page in headless Chromium", { skip: noChromium, timeout: 600_000 }
           // and the page samples again afterwards, the same latents as before
           const again = await samplePage(b.page, { ...OPTS, previews: false });
           assert.ok(relErr(again.latents, r.latents) <= 1e-6, "after a cancel the next sample differs");
+
+          // Load another model with the file picker: a graph that is not a DiT gets a clear message,
+          // a `dit export --web` DiT (here the bundled one under another name) replaces the model
+          await b.page.setInputFiles("#model-file", join(site, "models", "vae-decoder-b1.onnx"));
+          await b.page.waitForSelector("#error:not([hidden])", { timeout: 60_000 });
+          const refusal = (await b.page.textContent("#error")) ?? "";
+          t.diagnostic(`a VAE graph as the model: "${refusal.slice(0, 200)}"`);
+          assert.match(refusal, /vae-decoder-b1\.onnx/, "the message names the file");
+          assert.match(refusal, /input/i, "the message says what the graph's inputs should be");
+          const mine = join(work, "my-dit.onnx");
+          copyFileSync(join(site, "models", "dit-b2.onnx"), mine);
+          await b.page.setInputFiles("#model-file", mine);
+          await b.page.waitForFunction(() => /my-dit\.onnx/.test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string } | null } }).document.getElementById("model")?.textContent ?? ""), undefined, { timeout: 60_000 });
+          const loaded = await samplePage(b.page, { ...OPTS, previews: false });
+          assert.ok(relErr(loaded.latents, r.latents) <= 1e-6, "the loaded copy of the bundled DiT samples other latents");
         }
 
         const shot = join(work, `page-${backend}.png`);

@@ -190,7 +190,15 @@ export async function loadBundledDiT(base: string, manifest: Manifest, backend: 
 
 /** A user's `dit export` graph: the bundled config with its geometry; the class list is the page's. */
 export async function loadUserDiT(bytes: Uint8Array, label: string, manifest: Manifest, backend: Backend): Promise<LoadedDiT> {
-  const { session, info } = await loadDiTGraph(bytes, backend, manifest);
+  let loaded;
+  try {
+    loaded = await loadDiTGraph(bytes, backend, manifest);
+  } catch (e) {
+    // name the user's file: the page may show this long after they picked it
+    if (e instanceof ModelError) throw new ModelError(`${label}: ${e.message}`);
+    throw e;
+  }
+  const { session, info } = loaded;
   await session.warmUp();
   const base = manifest.dit.config;
   const config: DiTConfig = { ...base, inChannels: info.inChannels, inputSize: info.inputSize, learnSigma: true, numClasses: info.conditional ? base.numClasses : 1 };
