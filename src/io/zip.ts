@@ -249,7 +249,7 @@ export function zipEntryDataOffset(f: ZipSource, e: ZipEntry): number {
     throw f.error(`zip entry '${e.name}' ends at byte ${start + e.compressedSize}, past the end of the file (${f.size} bytes; truncated?)`);
   }
   if (e.flags & 1) throw f.error(`zip entry '${e.name}' is encrypted`);
-  if (e.method !== 0 && e.method !== 8) throw f.error(`zip entry '${e.name}' uses compression method ${e.method} (expected stored)`);
+  if (e.method !== 0 && e.method !== 8) throw f.error(`zip entry '${e.name}' uses compression method ${e.method} (expected 0, stored, or 8, deflate)`);
   return start;
 }
 
