@@ -39,6 +39,7 @@ interface SampleCliOpts {
   shard?: string;
   workers?: number;
   merge?: string;
+  verifyCrc: boolean;
 }
 
 export function registerSample(program: Command): void {
@@ -64,6 +65,7 @@ export function registerSample(program: Command): void {
     .option("--out <dir>", "output folder; a run replaces only the files its previous run wrote there", "samples")
     .option("--npz <file>", "also write the ADM evaluation .npz: arr_0, uint8, N×H×W×3")
     .option("--json", "print one JSON line {grid, images, npz, labels, …} on stdout")
+    .option("--no-verify-crc", "skip the CRC-32 check of .pt zip records (faster; a corrupt file may load)")
     .option(
       "--shard <i/n|auto|auto/n>",
       "make only shard i of n (from 0): the images k ≡ i (mod n), named by k, into the --out folder all shards share; images already there are skipped (a killed shard resumes), " +
@@ -92,6 +94,7 @@ export function registerSample(program: Command): void {
         model: ckpt,
         modelName: opts.model,
         config: opts.config ? loadConfigFile(opts.config) : undefined,
+        verifyCrc: opts.verifyCrc,
         vae: opts.vae,
         classes: opts.class,
         numSamples: opts.numSamples,
@@ -170,6 +173,7 @@ async function workers(plan: SamplePlan, opts: SampleCliOpts): Promise<void> {
   if (opts.ckpt && opts.model) base.push("--model", opts.model);
   if (opts.config) base.push("--config", opts.config);
   if (opts.vae) base.push("--vae", opts.vae);
+  if (!opts.verifyCrc) base.push("--no-verify-crc");
   if (plan.classes) base.push("--class", ...plan.classes.map(String));
   const bar = progressBar("sample", n, opts.json);
   let shown = n - missingImages(dir).length;

@@ -58,6 +58,8 @@ export interface ModelSourceOptions {
   model?: string;
   /** A full config (overrides the checkpoint's own). */
   config?: DiTConfig;
+  /** Check the CRC-32 of every `.pt` zip record read (default true). */
+  verifyCrc?: boolean;
 }
 
 /** The package root: the nearest folder above this file holding package.json (works from src/ and dist/). */
@@ -163,7 +165,7 @@ function pickConfig(opts: ModelSourceOptions, weights: StateDict, fromFile: DiTC
 }
 
 function loadDiffusers(weightsPath: string, configPath: string | undefined, opts: ModelSourceOptions, raw?: StateDict): LoadedModel {
-  const w = raw ?? loadStateDict(weightsPath, undefined, { skipNonFloat: true });
+  const w = raw ?? loadStateDict(weightsPath, undefined, { skipNonFloat: true, verifyCrc: opts.verifyCrc });
   const table = w.get("transformer_blocks.0.norm1.emb.class_embedder.embedding_table.weight");
   let fileConfig: DiTConfig | undefined;
   if (configPath && existsSync(configPath)) {
@@ -210,7 +212,7 @@ export function loadModelSource(src: ModelSource, opts: ModelSourceOptions = {})
   }
   if (!/\.safetensors$/i.test(path)) {
     if (!/\.(pt|pth|ckpt|bin)$/i.test(path)) throw new SampleError(`${src}: expected a .safetensors, .pt/.pth/.ckpt/.bin file or a model folder`);
-    const w = loadStateDict(path, undefined, { skipNonFloat: true });
+    const w = loadStateDict(path, undefined, { skipNonFloat: true, verifyCrc: opts.verifyCrc });
     if (isDiffusersDiT(w)) return loadDiffusers(path, join(dirname(path), "config.json"), opts, w);
     return { config: pickConfig(opts, w, undefined, src), weights: w, format: "official", path };
   }

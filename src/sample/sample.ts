@@ -43,6 +43,8 @@ export interface SamplingOptions {
   modelName?: string;
   /** A config overriding the checkpoint's. */
   config?: DiTConfig;
+  /** Check the CRC-32 of every record of a `.pt` checkpoint (default true; false loads a corrupt file too). */
+  verifyCrc?: boolean;
   /** "none" for pixel-space models, a path, or {config, weights}. Default: the VAE the checkpoint names or ships beside it. */
   vae?: VaeSource;
   /** Class ids or names. Labels cycle through them; when absent they are uniform random over all classes (sample_ddp.py). */
@@ -124,7 +126,7 @@ export async function planSample(opts: SamplingOptions): Promise<SamplePlan> {
   const batchSize = positiveInt("batch size", opts.batchSize ?? 16);
   if (opts.numSamples !== undefined) positiveInt("number of samples", opts.numSamples);
 
-  const model = loadModelSource(opts.model, { model: opts.modelName, config: opts.config });
+  const model = loadModelSource(opts.model, { model: opts.modelName, config: opts.config, verifyCrc: opts.verifyCrc });
   const c = model.config;
   const conditional = c.numClasses > 1;
   const hasNull = conditional && c.classDropoutProb > 0;

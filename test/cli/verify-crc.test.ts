@@ -1,5 +1,5 @@
 /**
- * `--no-verify-crc` on `dit convert` and `dit forward`: a `.pt` zip with one flipped bit in a
+ * `--no-verify-crc` on `dit convert`, `dit forward` and `dit sample`: a `.pt` zip with one flipped bit in a
  * tensor's data is refused by default (one line naming the record, non-zero exit, no output file)
  * and loads with the flag (convert then writes the changed weights).
  */
@@ -55,8 +55,8 @@ describe("--no-verify-crc", () => {
     assert.equal(changed, 1, "exactly the flipped weight differs");
   });
 
-  it("dit convert --help and dit forward --help document the flag", () => {
-    for (const c of ["convert", "forward"]) assert.match(dit(c, "--help").stdout.replace(/\s+/g, " "), /--no-verify-crc skip the CRC-32 check of \.pt zip records \(faster; a corrupt file may load\)/);
+  it("dit convert, forward and sample --help document the flag", () => {
+    for (const c of ["convert", "forward", "sample"]) assert.match(dit(c, "--help").stdout.replace(/\s+/g, " "), /--no-verify-crc skip the CRC-32 check of \.pt zip records \(faster; a corrupt file may load\)/);
   });
 
   it("dit forward: a flipped bit in .pt weights is refused by default and runs with --no-verify-crc", () => {
@@ -73,5 +73,19 @@ describe("--no-verify-crc", () => {
     const r = dit(...args, "--no-verify-crc");
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual((JSON.parse(r.stdout) as { tensors: string[] }).tensors, ["forward"]);
+  });
+
+  it("dit sample: a flipped bit in .pt weights is refused by default and samples with --no-verify-crc", () => {
+    // the tiny_p2 reference model has the bundled VAE's latent shape (4×8×8), so it samples through that VAE
+    const dir = join(REPO_FIXTURE_ROOT, "dit-reference/models/tiny_p2");
+    const weights = readSafetensors(join(dir, "weights.safetensors")).tensors;
+    const { path, record } = flippedPt("sample.pt", new Map([...weights].map(([k, t]) => [k, { shape: t.shape, data: toFloat32(t.data) }])));
+    const out = join(tmp, "samples");
+    const args = ["sample", "--ckpt", path, "--config", join(dir, "config.json"), "--vae", "models/fashion-mnist/vae", "--class", "1", "--num-samples", "1", "--sampler", "ddim", "--num-sampling-steps", "2", "--out", out, "--json"];
+    refusedForCrc(dit(...args), record, out);
+
+    const r = dit(...args, "--no-verify-crc");
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { images: string[] }).images.length, 1);
   });
 });
