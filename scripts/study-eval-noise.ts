@@ -20,12 +20,9 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { FASHION_MNIST_DIR } from "../src/data/dataset.js";
-import { openSampleFidEvaluator } from "../src/eval/sample-fid.js";
 import { checkpointPath, loadCheckpoint } from "../src/train/checkpoint.js";
-import { packagePath } from "../src/study/latents.js";
-import { checkSameSettings } from "../src/study/results.js";
-import { studyWeights } from "../src/study/runner.js";
-import { studySettings, type StudySettings, type TrainStudySettings } from "../src/study/settings.js";
+import { openStudyEvaluator } from "../src/study/train-run.js";
+import { committedStudySettings, exitWithUsage } from "./study-script.js";
 
 const { values: a } = parseArgs({
   options: {
@@ -39,15 +36,9 @@ const { values: a } = parseArgs({
     help: { type: "boolean", short: "h" },
   },
 });
-if (a.help || !a.runs) {
-  process.stdout.write(readFileSync(new URL(import.meta.url), "utf8").split("*/")[0]!.replace(/^\/\*\*?\n?/, "").replace(/^ \* ?/gm, ""));
-  process.exit(a.help ? 0 : 2);
-}
+if (a.help || !a.runs) exitWithUsage(import.meta.url, !!a.help);
 const study = a.study as "scaling" | "ablation";
-const s = studySettings(study, "full") as TrainStudySettings;
-const stored = JSON.parse(readFileSync(join(a.results!, study, "study.json"), "utf8")) as { settings: StudySettings };
-// the study's own check (weights are hashes the runner adds; compare them too)
-checkSameSettings(join(a.results!, study), stored.settings, { ...s, weights: await studyWeights(s) });
+const s = await committedStudySettings(a.results!, study);
 const seeds = a.seeds!.split(",").map(Number);
 const done = new Set<string>();
 if (a.out && existsSync(a.out)) for (const l of readFileSync(a.out, "utf8").split("\n").filter(Boolean)) { const r = JSON.parse(l) as { run: string; step: number; eval_seed: number }; done.add(`${r.run}/${r.step}/${r.eval_seed}`); }
@@ -59,7 +50,7 @@ for (const run of a.runs.split(",")) {
   const ck = loadCheckpoint(checkpointPath(join(a.work!, a.longer ? `${study}-longer` : study, run), last.step));
   for (const seed of seeds) {
     if (done.has(`${run}/${last.step}/${seed}`)) continue;
-    const fid = await openSampleFidEvaluator({ net: s.eval.net, ref: FASHION_MNIST_DIR, split: "test", numSamples: s.eval.samples, vae: packagePath(s.data.vae), sampler: s.eval.sampler, steps: s.eval.steps, seed, cfgScale: s.eval.cfg_scale });
+    const fid = await openStudyEvaluator(s, FASHION_MNIST_DIR, seed);
     try {
       const r = await fid.evaluate(ck.state.ema, ck.config);
       const line = JSON.stringify({ study, run, config: study === "ablation" ? last.config.block : last.config.name, step: last.step, eval_seed: seed, fid: r.fid, study_fid: last.fid, eval_samples: r.eval_samples });

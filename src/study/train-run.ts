@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { openSampleFidEvaluator } from "../eval/sample-fid.js";
+import type { StateDict } from "../io/state-dict.js";
 import { checkpointPath } from "../train/checkpoint.js";
 import { openTrainData } from "../train/open-data.js";
 import { writeSampleGrid } from "../train/sample-grid.js";
@@ -82,28 +83,42 @@ function pruneCheckpoints(dir: string, keep: string): void {
   for (const f of readdirSync(ck)) if (join(ck, f) !== keep && f.endsWith(".safetensors")) rmSync(join(ck, f), { force: true });
 }
 
-/** Train one run to the end (or until `signal`); see the module comment. */
-export async function trainStudyRun(o: TrainRunOptions): Promise<RunOutcome<TrainRow>> {
+/** The study's FID evaluator (its sampler, steps, sample count, network and reference); `seed` defaults to the study's. */
+export function openStudyEvaluator(s: TrainStudySettings, datasetDir: string, seed: number = s.eval.seed): ReturnType<typeof openSampleFidEvaluator> {
+  return openSampleFidEvaluator({ net: s.eval.net, ref: datasetDir, split: "test", numSamples: s.eval.samples, vae: packagePath(s.data.vae), sampler: s.eval.sampler, steps: s.eval.steps, seed, cfgScale: s.eval.cfg_scale });
+}
+
+export interface StudyTrainingOptions extends Omit<TrainRunOptions, "grid"> {
+  /** Train up to this step (default the recipe's; more continues a finished run, as scripts/study-extend.ts does). */
+  steps?: number;
+  /** Evaluate every this many steps (default the study's eval.every). */
+  evalEvery?: number;
+}
+
+/**
+ * Train a run (resuming from its folder's newest checkpoint) with the study's recipe up to
+ * `steps`, evaluating FID of the EMA every `evalEvery` steps with the study's evaluation.
+ */
+export async function trainWithStudyEval(o: StudyTrainingOptions): Promise<{ result: Awaited<ReturnType<typeof train>>; classNames?: string[] }> {
   const s = o.settings;
-  const config = toDiTConfig(o.run.config);
-  const vae = packagePath(s.data.vae);
+  const steps = o.steps ?? s.recipe.steps;
+  const evalEvery = o.evalEvery ?? s.eval.every;
   const data = openTrainData(o.latents);
-  const fid = await openSampleFidEvaluator({ net: s.eval.net, ref: o.datasetDir, split: "test", numSamples: s.eval.samples, vae, sampler: s.eval.sampler, steps: s.eval.steps, seed: s.eval.seed, cfgScale: s.eval.cfg_scale });
-  let result;
+  const fid = await openStudyEvaluator(s, o.datasetDir);
   try {
-    result = await train({
-      config,
+    const result = await train({
+      config: toDiTConfig(o.run.config),
       data,
       out: o.dir,
-      vae,
-      steps: s.recipe.steps,
+      vae: packagePath(s.data.vae),
+      steps,
       batchSize: s.recipe.batch_size,
       lr: s.recipe.lr,
       emaDecay: s.recipe.ema_decay,
       emaWarmup: s.recipe.ema_warmup,
       ckptEvery: s.recipe.ckpt_every,
-      logEvery: Math.min(50, s.eval.every),
-      evalEvery: s.eval.every,
+      logEvery: Math.min(50, evalEvery),
+      evalEvery,
       evaluate: async (ema, step, c) => {
         const r = await fid.evaluate(ema, c);
         o.onEval?.(step, r.fid);
@@ -114,17 +129,34 @@ export async function trainStudyRun(o: TrainRunOptions): Promise<RunOutcome<Trai
       execution: "fused",
       signal: o.signal,
       args: { study: s.study, run: o.run.id },
-      onStep: (step) => o.onStep?.(step, s.recipe.steps),
+      onStep: (step) => o.onStep?.(step, steps),
     });
+    return { result, classNames: data.classNames };
   } finally {
     await fid.net.dispose();
   }
+}
+
+/** The evaluation rows of a run folder's training log (rowsFromLog of `<dir>/log.jsonl`). */
+export function studyRowsFromRunDir(dir: string, s: TrainStudySettings, run: RunSpec): TrainRow[] {
+  return rowsFromLog(readLog(join(dir, "log.jsonl")), s, run);
+}
+
+/** The study's sample grid of an EMA (its per-class count, sampler steps, guidance and seed). */
+export async function writeStudyGrid(s: TrainStudySettings, run: RunSpec, ema: StateDict, classNames: string[] | undefined, path: string): Promise<void> {
+  await writeSampleGrid(ema, path, { config: toDiTConfig(run.config), classNames, vae: packagePath(s.data.vae), perClass: s.grid.per_class, steps: s.grid.steps, cfgScale: s.grid.cfg_scale, seed: s.grid.seed });
+}
+
+/** Train one run to the end (or until `signal`); see the module comment. */
+export async function trainStudyRun(o: TrainRunOptions): Promise<RunOutcome<TrainRow>> {
+  const s = o.settings;
+  const { result, classNames } = await trainWithStudyEval(o);
   if (result.stopped) return { rows: [], stopped: true };
   if (result.step !== s.recipe.steps) throw new StudyError(`${o.dir}: training ended at step ${result.step}, the study asks for ${s.recipe.steps}`);
-  const rows = rowsFromLog(readLog(join(o.dir, "log.jsonl")), s, o.run);
+  const rows = studyRowsFromRunDir(o.dir, s, o.run);
   const want = s.recipe.steps / s.eval.every;
   if (rows.length !== want) throw new StudyError(`${join(o.dir, "log.jsonl")}: ${rows.length} evaluation lines, the study asks for ${want} (every ${s.eval.every} of ${s.recipe.steps} steps)`);
-  await writeSampleGrid(result.state.ema, o.grid.path, { config, classNames: data.classNames, vae, perClass: s.grid.per_class, steps: s.grid.steps, cfgScale: s.grid.cfg_scale, seed: s.grid.seed });
+  await writeStudyGrid(s, o.run, result.state.ema, classNames, o.grid.path);
   rows[rows.length - 1]!.grid = o.grid.ref;
   pruneCheckpoints(o.dir, checkpointPath(o.dir, s.recipe.steps));
   return { rows, stopped: false };
