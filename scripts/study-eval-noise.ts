@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { FASHION_MNIST_DIR } from "../src/data/dataset.js";
 import { checkpointPath, loadCheckpoint } from "../src/train/checkpoint.js";
+import { readStudyResults, type TrainingRow } from "../src/study/report-rows.js";
 import { openStudyEvaluator } from "../src/study/train-run.js";
 import { committedStudySettings, exitWithUsage } from "./study-script.js";
 
@@ -43,21 +44,28 @@ const seeds = a.seeds!.split(",").map(Number);
 const done = new Set<string>();
 if (a.out && existsSync(a.out)) for (const l of readFileSync(a.out, "utf8").split("\n").filter(Boolean)) { const r = JSON.parse(l) as { run: string; step: number; eval_seed: number }; done.add(`${r.run}/${r.step}/${r.eval_seed}`); }
 
-for (const run of a.runs.split(",")) {
-  const rows = readFileSync(join(a.results!, study, a.longer ? "longer" : "runs", `${run}.jsonl`), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { step: number; fid: number; config: { name: string; block: string } });
-  const last = rows.at(-1)!;
-  if (!a.longer && last.step !== s.recipe.steps) throw new Error(`${run}: not finished (last row at step ${last.step})`);
-  const ck = loadCheckpoint(checkpointPath(join(a.work!, a.longer ? `${study}-longer` : study, run), last.step));
-  for (const seed of seeds) {
-    if (done.has(`${run}/${last.step}/${seed}`)) continue;
-    const fid = await openStudyEvaluator(s, FASHION_MNIST_DIR, seed);
-    try {
-      const r = await fid.evaluate(ck.state.ema, ck.config);
+// the committed rows, read and checked as the report reads them
+const results = readStudyResults(a.results!, study);
+const allRows = (a.longer ? results.longerRows : results.rows) as TrainingRow[];
+// one evaluator per evaluation seed, shared by every run
+const evaluators = new Map<number, Awaited<ReturnType<typeof openStudyEvaluator>>>();
+const evaluator = async (seed: number) => evaluators.get(seed) ?? evaluators.set(seed, await openStudyEvaluator(s, FASHION_MNIST_DIR, seed)).get(seed)!;
+
+try {
+  for (const run of a.runs.split(",")) {
+    const rows = allRows.filter((r) => r.run === run);
+    if (rows.length === 0) throw new Error(`${run}: no rows in ${join(a.results!, study, a.longer ? "longer" : "runs")}`);
+    const last = rows.reduce((x, y) => (y.step > x.step ? y : x));
+    if (!a.longer && last.step !== s.recipe.steps) throw new Error(`${run}: not finished (last row at step ${last.step})`);
+    const ck = loadCheckpoint(checkpointPath(join(a.work!, a.longer ? `${study}-longer` : study, run), last.step));
+    for (const seed of seeds) {
+      if (done.has(`${run}/${last.step}/${seed}`)) continue;
+      const r = await (await evaluator(seed)).evaluate(ck.state.ema, ck.config);
       const line = JSON.stringify({ study, run, config: study === "ablation" ? last.config.block : last.config.name, step: last.step, eval_seed: seed, fid: r.fid, study_fid: last.fid, eval_samples: r.eval_samples });
       process.stdout.write(line + "\n");
       if (a.out) appendFileSync(a.out, line + "\n");
-    } finally {
-      await fid.net.dispose();
     }
   }
+} finally {
+  for (const e of evaluators.values()) await e.net.dispose();
 }

@@ -66,8 +66,6 @@ export interface StudyResults {
    * scripts/study-extend.ts; training studies only): the study's own evaluations, then the later ones.
    */
   longerRows: StudyRow[];
-  /** The `longer/` files read (relative to `dir`). */
-  longerFiles: string[];
   notes: string[];
 }
 
@@ -176,10 +174,10 @@ export function readStudyResults(resultsDir: string, study: StudyName): StudyRes
   const meta = readStudyMeta(join(dir, "study.json"));
   const runsDir = join(dir, "runs");
   const { rows, files } = readRunFiles(dir, "runs", study);
-  const longer = study === "sampling-compute" ? { rows: [], files: [] } : readRunFiles(dir, "longer", study);
+  const longer = study === "sampling-compute" ? { rows: [] } : readRunFiles(dir, "longer", study);
   if (!meta) notes.push(`${study}: no study.json in ${dir}: settings, command and machine unknown`);
   if (rows.length === 0) notes.push(`${study}: no results in ${runsDir} (no rows in runs/*.jsonl); skipped`);
-  return { study, dir, meta, rows, files, longerRows: longer.rows, longerFiles: longer.files, notes };
+  return { study, dir, meta, rows, files, longerRows: longer.rows, notes };
 }
 
 /** Every row of `<dir>/<sub>/*.jsonl` (files in name order), one row per point. */
